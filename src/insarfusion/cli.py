@@ -1,0 +1,136 @@
+"""The ``insarfusion`` command line: a thin layer over the compute modules.
+
+Errors in the input are reported as one line (file, row/column, what is wrong) with exit code 2;
+an unexpected failure as one line with exit code 1 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from .errors import InsarfusionError
+from .log import setup_logging
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Fuse PSI + SBAS InSAR and GNSS into one LOS displacement time series "
+         "(Khalili et al. 2024), and validate it.",
+)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),
+):
+    _state["debug"] = debug
+    setup_logging(verbose)
+
+
+@app.command()
+def inspect(
+    path: Path = typer.Argument(..., help="An input file or a folder of GNSS files."),
+    format: str = typer.Option(None, "--format", "-f",
+                               help="csv, egms, stamps, mintpy (points); tenv3, tenv, pos, "
+                                    "ecef, csv (GNSS). Guessed when not given."),
+):
+    """Print a summary of any supported input: points or stations, epochs, date span."""
+    from .io import inspect_file
+
+    info = inspect_file(path, format)
+    count = f"{info['points']} points" if "points" in info else f"{info['stations']} stations"
+    typer.echo(f"{info['path']}")
+    typer.echo(f"  format:  {info['format']} ({'InSAR points' if info['kind'] == 'points' else 'GNSS'})")
+    typer.echo(f"  size:    {count}, {info['epochs']} epochs")
+    typer.echo(f"  span:    {info['start']} .. {info['end']}")
+    typer.echo(f"  lon/lat: {info['lon'][0]:.5f} .. {info['lon'][1]:.5f} / "
+               f"{info['lat'][0]:.5f} .. {info['lat'][1]:.5f}")
+    typer.echo(f"  crs:     {info['crs']}")
+    for key in ("component", "orbit", "reference"):
+        if key in info:
+            typer.echo(f"  {key}: {info[key]}")
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="The run's YAML configuration."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
+                                                       "config, named after it)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+):
+    """Run the pipeline on the data a configuration names."""
+    from .config import load_config
+    from .load import load_inputs
+
+    cfg = load_config(config)
+    inputs = load_inputs(cfg)
+    for line in inputs.summary_lines():
+        typer.echo(line)
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Argument(..., help="Folder to write the simulated case into."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
+    scale: float = typer.Option(1.0, "--scale", help="Multiply area and points by this factor."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing folder."),
+):
+    """Write a simulated Cuenca-like case (inputs, config.yaml and the truth)."""
+    from .simulate import write_case
+
+    info = write_case(out, seed=seed, scale=scale, force=force)
+    typer.echo(info)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+):
+    """Simulate the built-in Cuenca-like case (seed 0) and run the whole pipeline on it."""
+    from .simulate import write_case
+
+    case = out / "case"
+    write_case(case, seed=0, scale=1.0, force=force)
+    run(case / "config.yaml", out=out / "results", force=force)
+
+
+def main(argv=None) -> int:
+    """Console entry point."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except InsarfusionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except Exception as exc:  # usage errors and the unexpected
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):  # click/typer usage error
+            show()
+            return int(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            typer.echo("aborted", err=True)
+            return 1
+        if _state["debug"]:
+            raise
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        typer.echo(f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for "
+                   "details)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

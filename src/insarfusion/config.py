@@ -1,0 +1,203 @@
+"""The run configuration (YAML), validated with pydantic.
+
+Paths are relative to the configuration file. Unknown keys are errors, so that a misspelled
+option is never silently ignored. See ``DESIGN.md`` §3 and the README for every key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetConfig(_Strict):
+    """One InSAR point dataset."""
+
+    name: str
+    path: Path
+    format: Literal["auto", "csv", "egms", "stamps", "mintpy"] = "auto"
+    band: str | None = None
+    technique: str | None = None
+    incidence: float | None = Field(None, gt=0, lt=90, description="degrees, if the file has none")
+    heading: float | None = Field(None, ge=-360, le=360, description="degrees clockwise from north")
+    options: dict = Field(default_factory=dict, description="reader-specific options")
+
+
+class GnssConfig(_Strict):
+    """GNSS stations: where they are, which ones reference the datasets."""
+
+    path: Path
+    format: Literal["auto", "tenv3", "tenv", "pos", "ecef", "csv"] = "auto"
+    reference: list[str] = Field(default_factory=list,
+                                 description="stations that tie each dataset to the GNSS datum")
+    final_reference: str | None = None
+    radius_m: float = Field(100.0, gt=0)
+    stations: list[str] | None = None
+    offset_model: Literal["constant", "linear", "lowpass", "raw"] = "linear"
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _one_or_many(cls, v):
+        return [v] if isinstance(v, str) else v
+
+
+class ReferencePointConfig(_Strict):
+    """Common reference area when there is no GNSS."""
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    radius_m: float = Field(100.0, gt=0)
+
+
+class TimeConfig(_Strict):
+    step_days: int = Field(12, gt=0)
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class LSTMConfig(_Strict):
+    """LSTM temporal resampler (paper Table 2)."""
+
+    layers: int = Field(3, ge=1)
+    units: int = Field(50, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    recurrent_dropout: float = Field(0.2, ge=0, lt=1)
+    learning_rate: float = Field(0.008, gt=0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(86, ge=1)
+    patience: int = Field(10, ge=1)
+    max_train_series: int = Field(2000, ge=1)
+
+
+class TemporalConfig(_Strict):
+    method: Literal["lstm", "linear", "pchip", "auto"] = "lstm"
+    lstm: LSTMConfig = Field(default_factory=LSTMConfig)
+    holdout_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+
+class CNNConfig(_Strict):
+    """CNN spatial fusion (paper Table 3)."""
+
+    conv_layers: int = Field(3, ge=1)
+    filters: int = Field(64, ge=1)
+    kernel_size: int = Field(5, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(100, ge=1)
+    patience: int = Field(10, ge=1)
+    patch_size: int = Field(64, ge=8)
+
+
+class SpatialConfig(_Strict):
+    method: Literal["cnn", "nearest", "idw", "kriging", "linear"] = "cnn"
+    cell_size_m: float | Literal["auto"] = 20.22
+    cnn: CNNConfig = Field(default_factory=CNNConfig)
+    baselines: list[Literal["nearest", "idw", "kriging", "linear"]] = ["nearest", "kriging"]
+
+    @field_validator("cell_size_m")
+    @classmethod
+    def _positive(cls, v):
+        if v != "auto" and v <= 0:
+            raise ValueError("must be a positive number of metres or 'auto'")
+        return v
+
+
+class Config(_Strict):
+    """A whole run."""
+
+    crs: str | None = None
+    datasets: list[DatasetConfig] = Field(min_length=1)
+    primary: str | None = None
+    projection: Literal["vector", "paper"] = "vector"
+    gnss: GnssConfig | None = None
+    reference_point: ReferencePointConfig | None = None
+    time: TimeConfig = Field(default_factory=TimeConfig)
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    spatial: SpatialConfig = Field(default_factory=SpatialConfig)
+    seed: int = 0
+    truth: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_names(self):
+        names = [d.name for d in self.datasets]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"dataset name {sorted(dup)[0]!r} is used twice")
+        if self.primary is None:
+            self.primary = names[0]
+        elif self.primary not in names:
+            raise ValueError(f"primary {self.primary!r} is not one of the datasets ({', '.join(names)})")
+        return self
+
+    def resolve_paths(self, base: Path) -> Config:
+        """Make every relative path absolute, relative to ``base``."""
+        for d in self.datasets:
+            d.path = (base / d.path).resolve() if not d.path.is_absolute() else d.path
+        if self.gnss is not None and not self.gnss.path.is_absolute():
+            self.gnss.path = (base / self.gnss.path).resolve()
+        if self.truth is not None and not self.truth.is_absolute():
+            self.truth = (base / self.truth).resolve()
+        return self
+
+    def dataset(self, name: str) -> DatasetConfig:
+        return next(d for d in self.datasets if d.name == name)
+
+
+def _location(loc) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_config(path) -> Config:
+    """Read, validate and resolve a YAML configuration.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key and what is expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("no such configuration file", path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"not valid YAML: {problem}", path, where) from None
+    if raw is None:
+        raise ConfigError("configuration is empty", path)
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping of keys at the top level", path)
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = _location(err["loc"])
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"]
+            if "input" in err and not isinstance(err["input"], dict | list):
+                msg += f" (got {err['input']!r})"
+        raise ConfigError(msg, path, f"key '{loc}'") from None
+    return cfg.resolve_paths(path.parent.resolve())
+
+
+def dump_config(cfg: Config, path) -> None:
+    """Write the resolved configuration (absolute paths, every default spelled out)."""
+    data = cfg.model_dump(mode="json")
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

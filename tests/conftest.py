@@ -1,0 +1,32 @@
+"""Shared test fixtures: the real data folder and a CLI runner that captures one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+if not REAL.exists():  # CI clones beside ../shared; allow an override
+    REAL = Path(os.environ.get("INSARFUSION_REAL_DATA", REAL))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    if not REAL.exists():
+        pytest.skip(f"real data folder not found at {REAL}")
+    return REAL
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the command line in-process; returns (exit_code, stdout, stderr)."""
+    from insarfusion.cli import main
+
+    def _run(*args):
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return _run
