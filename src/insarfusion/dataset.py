@@ -196,7 +196,7 @@ def drop_empty_points(ds: xr.Dataset) -> xr.Dataset:
 
 def gnss_dataset(east, north, up, time, *, stations, lon=None, lat=None, x=None, y=None,
                  crs=None, sigma_east=None, sigma_north=None, sigma_up=None, height=None,
-                 source=None, **attrs) -> xr.Dataset:
+                 source=None, allow_missing_location=False, **attrs) -> xr.Dataset:
     """Build and validate a GNSS dataset.
 
     Parameters
@@ -211,6 +211,10 @@ def gnss_dataset(east, north, up, time, *, stations, lon=None, lat=None, x=None,
         Station positions.
     sigma_east, sigma_north, sigma_up : array_like, optional
         One-sigma uncertainties in mm.
+    allow_missing_location : bool
+        Accept stations of unknown position (no lon/lat or x/y given, or NaN in them): their
+        ``x``/``y``/``lon``/``lat`` stay NaN and a warning names them. ``crs`` is then the
+        given one, else that of the located stations, else WGS84.
     """
     e = np.atleast_2d(np.asarray(east, dtype=float))
     nn = np.atleast_2d(np.asarray(north, dtype=float))
@@ -227,7 +231,10 @@ def gnss_dataset(east, north, up, time, *, stations, lon=None, lat=None, x=None,
     uniq, counts = np.unique(names, return_counts=True)
     if (counts > 1).any():
         raise InputError(f"station {uniq[counts > 1][0]!r} appears more than once", source)
-    lon, lat, x, y, crs = _locate(lon, lat, x, y, crs, ns, names, source)
+    if allow_missing_location:
+        lon, lat, x, y, crs = _locate_some(lon, lat, x, y, crs, ns, names, source)
+    else:
+        lon, lat, x, y, crs = _locate(lon, lat, x, y, crs, ns, names, source)
 
     def sigma(s):
         return np.full((ns, m), np.nan) if s is None else np.broadcast_to(
@@ -253,6 +260,33 @@ def gnss_dataset(east, north, up, time, *, stations, lon=None, lat=None, x=None,
     if height is not None:
         coords["height"] = ("station", _per_point(height, ns, "height", source), {"units": "m"})
     return xr.Dataset(data, coords, attrs={"crs": crs, "source": str(source or ""), **attrs})
+
+
+def _locate_some(lon, lat, x, y, crs, n, ids, source):
+    """Like :func:`_locate`, leaving NaN positions for stations without one (warned)."""
+    if lon is not None and lat is not None:
+        a, b, given = _per_point(lon, n, "lon", source), _per_point(lat, n, "lat", source), "lon"
+    elif x is not None and y is not None:
+        a, b, given = _per_point(x, n, "x", source), _per_point(y, n, "y", source), "x"
+    else:
+        a = b = np.full(n, np.nan)
+        given = None
+    known = np.isfinite(a) & np.isfinite(b)
+    out = [np.full(n, np.nan) for _ in range(4)]
+    if known.any():
+        pos = {"lon": None, "lat": None, "x": None, "y": None}
+        pos.update({"lon": a[known], "lat": b[known]} if given == "lon"
+                   else {"x": a[known], "y": b[known]})
+        located = _locate(**pos, crs=crs, n=int(known.sum()), ids=ids[known], source=source)
+        for arr, part in zip(out, located[:4], strict=True):
+            arr[known] = part
+        crs = located[4]
+    else:
+        crs = crs_string(parse_crs(crs, source) if crs is not None else "EPSG:4326")
+    if not known.all():
+        logger.warning("%s: no position for %d station(s) (%s); their x/y/lon/lat are NaN",
+                       source or "GNSS", int((~known).sum()), ", ".join(ids[~known][:10]))
+    return (*out, crs)
 
 
 def combine_gnss(stations: list[xr.Dataset], crs=None) -> xr.Dataset:

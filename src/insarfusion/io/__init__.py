@@ -15,6 +15,8 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 
 #: format name -> "module:function" (imported on first use).
@@ -87,7 +89,7 @@ def read_gnss(path, format: str | None = None, *, crs=None, stations=None, **kwa
                 raise InputError(f"looks like InSAR points ({fmt}), expected GNSS", f)
         parts.append(_reader(GNSS_FORMATS, fmt, "GNSS", f)(f, crs=crs, **kwargs))
     ds = combine_gnss(parts, crs=crs) if len(parts) > 1 else parts[0]
-    if crs is None and len(parts) > 1:
+    if crs is None and len(parts) > 1 and np.isfinite(ds["lon"].values).any():
         from ..crs import utm_crs
         from ..dataset import to_crs
         ds = to_crs(ds, utm_crs(ds["lon"].values, ds["lat"].values))
