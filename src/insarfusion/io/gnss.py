@@ -374,7 +374,7 @@ def ecef_to_enu(x, y, z, origin=None):
     x, y, z = (np.asarray(v, dtype=float) for v in (x, y, z))
     if origin is None:
         origin = (float(np.nanmean(x)), float(np.nanmean(y)), float(np.nanmean(z)))
-    x0, y0, z0 = origin
+    x0, y0, z0 = (float(v) for v in origin)
     topo = Transformer.from_pipeline(
         f"+proj=topocentric +ellps=WGS84 +X_0={x0!r} +Y_0={y0!r} +Z_0={z0!r}")
     east, north, up = (np.asarray(v) for v in topo.transform(x, y, z))
