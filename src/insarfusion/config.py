@@ -99,11 +99,35 @@ class CNNConfig(_Strict):
     patch_size: int = Field(64, ge=8)
 
 
+class IDWConfig(_Strict):
+    """Inverse-distance interpolation."""
+
+    k: int = Field(8, ge=1, description="neighbours per cell")
+    power: float = Field(2.0, gt=0)
+    radius_m: float | None = Field(None, gt=0)
+
+
+class KrigingConfig(_Strict):
+    """Local ordinary kriging."""
+
+    variogram_model: Literal["spherical", "exponential", "gaussian"] = "spherical"
+    k: int = Field(16, ge=2, description="neighbours per cell")
+    max_fit_points: int = Field(2000, ge=10, description="points the variogram is fitted on")
+    nlags: int = Field(12, ge=3)
+
+
 class SpatialConfig(_Strict):
     method: Literal["cnn", "nearest", "idw", "kriging", "linear"] = "cnn"
     cell_size_m: float | Literal["auto"] = 20.22
     cnn: CNNConfig = Field(default_factory=CNNConfig)
     baselines: list[Literal["nearest", "idw", "kriging", "linear"]] = ["nearest", "kriging"]
+    idw: IDWConfig = Field(default_factory=IDWConfig)
+    kriging: KrigingConfig = Field(default_factory=KrigingConfig)
+    cell_size_candidates_m: list[float] = Field(default_factory=lambda: [10.0, 20.22, 40.0, 60.0],
+                                                min_length=1,
+                                                description="tried when cell_size_m is auto")
+    mask_buffer_m: float = Field(100.0, ge=0,
+                                 description="products are NaN this far outside the data hull")
 
     @field_validator("cell_size_m")
     @classmethod
@@ -127,6 +151,22 @@ class Config(_Strict):
     spatial: SpatialConfig = Field(default_factory=SpatialConfig)
     seed: int = 0
     truth: Path | None = None
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v):
+        if v is None:
+            return v
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            crs = CRS.from_user_input(v)
+        except CRSError:
+            raise ValueError(f"not a coordinate reference system pyproj knows: {v!r}") from None
+        if not crs.is_projected:
+            raise ValueError(f"{v!r} is not a projected CRS (metres are needed for the grid)")
+        return v
 
     @model_validator(mode="after")
     def _check_names(self):
