@@ -1,0 +1,288 @@
+"""The products of a run, written atomically (DESIGN §3 outputs, paper §5).
+
+* ``displacement.nc``: NetCDF, ``displacement`` (time, y, x) in mm, LOS of the primary dataset,
+  with the CRS in CF form (a ``spatial_ref`` grid-mapping variable that xarray/rioxarray, GDAL
+  and QGIS read), optional ``displacement_std``;
+* ``velocity.tif`` (and ``velocity_std.tif``): GeoTIFF, float32, mm/yr, NaN as nodata;
+* ``points.gpkg``: one GeoPackage layer of every input point after projection and referencing.
+
+Nothing is ever half-written: each file is written in a temporary folder beside its target and
+renamed into place, and :func:`atomic_output` does the same for a whole output folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .crs import crs_string, parse_crs
+from .errors import InputError, StageError
+from .grid import grid_transform
+from .log import logger
+from .series import linear_rate
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _atomic_file(path):
+    """Yield a temporary path (same name, in a hidden folder beside ``path``); move it into place
+    when the block succeeds, remove it when the block fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        tmp = staging / path.name
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_output(out_dir, force=False):
+    """Write a whole output folder atomically.
+
+    Yields a temporary folder beside ``out_dir``; when the block ends without error it becomes
+    ``out_dir`` (replacing an existing one only with ``force``); when the block fails it is
+    deleted and ``out_dir`` is left as it was.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The output folder.
+    force : bool
+        Replace an existing, non-empty ``out_dir``.
+
+    Raises
+    ------
+    InputError
+        If ``out_dir`` exists, is not an empty folder and ``force`` is false.
+    """
+    out = Path(out_dir).absolute()
+    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if occupied and not force:
+        raise InputError("output folder exists and is not empty (use --force to replace it)",
+                         out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.chmod(staging, 0o777 & ~_umask())
+    if out.exists() or out.is_symlink():
+        retired = out.parent / f".{out.name}.replaced-{uuid.uuid4().hex[:8]}"
+        os.replace(out, retired)
+        os.replace(staging, out)
+        if retired.is_dir() and not retired.is_symlink():
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            retired.unlink(missing_ok=True)
+    else:
+        os.replace(staging, out)
+    logger.debug("products written to %s", out)
+
+
+def _as_cube(cube, name="displacement") -> xr.DataArray:
+    if not isinstance(cube, xr.DataArray):
+        raise InputError(f"{name} must be an xarray.DataArray with dims (time, y, x)")
+    if set(cube.dims) != {"time", "y", "x"}:
+        raise InputError(f"{name} has dims {cube.dims}, expected (time, y, x)")
+    return cube.transpose("time", "y", "x")
+
+
+def _xy_attrs(ds: xr.Dataset) -> None:
+    ds["x"].attrs.update(standard_name="projection_x_coordinate", long_name="x of cell centre",
+                         units="m", axis="X")
+    ds["y"].attrs.update(standard_name="projection_y_coordinate", long_name="y of cell centre",
+                         units="m", axis="Y")
+
+
+def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
+    """Write the displacement cube as CF NetCDF.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (``displacement.nc``).
+    cube : xarray.DataArray, dims (time, y, x)
+        Cumulative LOS displacement (LOS of the primary dataset), mm; coordinates ``time``
+        (dates), ``y``, ``x`` (cell centres, metres in ``crs``).
+    crs : str or pyproj.CRS
+        Working CRS, e.g. ``"EPSG:32717"``.
+    std : xarray.DataArray, optional
+        Standard deviation of the displacement, mm, same shape and coordinates.
+    attrs : dict, optional
+        Global attributes to add (method, primary dataset, ...).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    cube = _as_cube(cube)
+    crs = parse_crs(crs)
+    ds = xr.Dataset({"displacement": cube.astype("float32")})
+    ds["displacement"].attrs = {
+        "units": "mm",
+        "long_name": "cumulative LOS displacement (LOS of the primary dataset), positive toward "
+                     "the satellite",
+    }
+    if std is not None:
+        std = _as_cube(std, "std")
+        if std.shape != cube.shape:
+            raise InputError(f"std has shape {std.shape}, the cube {cube.shape}")
+        ds["displacement_std"] = (("time", "y", "x"), std.values.astype("float32"),
+                                  {"units": "mm",
+                                   "long_name": "standard deviation of the displacement"})
+    _xy_attrs(ds)
+    ds["time"].attrs.pop("units", None)
+    ds.attrs = {"Conventions": "CF-1.8", "title": "fused LOS displacement",
+                "projected_crs": crs_string(crs), **(attrs or {})}
+    ds = ds.rio.write_crs(crs)
+    ds = ds.rio.write_transform(ds.rio.transform(recalc=True))
+    # passing encoding replaces what write_crs put there, so the grid mapping is restated
+    encoding = {name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
+                       "grid_mapping": "spatial_ref"}
+                for name in ds.data_vars if name != "spatial_ref"}
+    start = pd.Timestamp(ds["time"].values[0]).strftime("%Y-%m-%d")
+    encoding["time"] = {"units": f"days since {start}", "calendar": "proleptic_gregorian",
+                        "dtype": "float64"}
+    with _atomic_file(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    return Path(path)
+
+
+def velocity_map(cube) -> xr.DataArray:
+    """Mean LOS velocity of every cell: the least-squares slope of its series.
+
+    Parameters
+    ----------
+    cube : xarray.DataArray, dims (time, y, x)
+        Displacement, mm.
+
+    Returns
+    -------
+    xarray.DataArray, dims (y, x)
+        mm/yr; NaN where a cell has fewer than two finite epochs.
+    """
+    cube = _as_cube(cube)
+    rate = linear_rate(cube["time"].values, cube.values, axis=0)
+    return xr.DataArray(rate, dims=("y", "x"), coords={"y": cube["y"], "x": cube["x"]},
+                        name="velocity", attrs={"units": "mm/yr",
+                                                "long_name": "mean LOS velocity"})
+
+
+def write_velocity_tif(path, velocity, grid, crs, description="mean LOS velocity",
+                       units="mm/yr") -> Path:
+    """Write a map on the grid as a single-band float32 GeoTIFF, NaN as nodata.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (``velocity.tif``, ``velocity_std.tif``).
+    velocity : array_like or xarray.DataArray, shape (ny, nx)
+        Values, north up (row 0 is the largest ``y``), mm/yr.
+    grid : xarray.Dataset
+        From :func:`insarfusion.grid.make_grid`; gives the transform.
+    crs : str or pyproj.CRS
+        Working CRS.
+    description, units : str
+        Band description and units.
+    """
+    import rasterio
+
+    if isinstance(velocity, xr.DataArray):
+        velocity = velocity.transpose("y", "x").values
+    values = np.asarray(velocity, dtype="float32")
+    shape = (grid.sizes["y"], grid.sizes["x"])
+    if values.shape != shape:
+        raise InputError(f"map has shape {values.shape}, the grid {shape}")
+    crs = parse_crs(crs)
+    profile = {"driver": "GTiff", "height": shape[0], "width": shape[1], "count": 1,
+               "dtype": "float32", "crs": rasterio.crs.CRS.from_wkt(crs.to_wkt()),
+               "transform": grid_transform(grid), "nodata": np.nan, "compress": "deflate"}
+    with _atomic_file(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(values, 1)
+        dst.set_band_description(1, description)
+        dst.update_tags(1, units=units)
+        dst.update_tags(units=units)
+    return Path(path)
+
+
+def points_table(datasets) -> pd.DataFrame:
+    """Every point of the datasets as one table (one row per point).
+
+    Columns: ``dataset`` (the dataset's name), ``id``, ``x``, ``y`` (m), then every other
+    per-point coordinate and variable (``lon``, ``lat``, ``incidence``, ``heading``,
+    ``velocity`` in mm/yr, ``quality``, ...), and ``n_epochs``, the number of finite
+    displacements.
+    """
+    if isinstance(datasets, xr.Dataset):
+        datasets = [datasets]
+    elif isinstance(datasets, dict):
+        datasets = list(datasets.values())
+    frames = []
+    for ds in datasets:
+        columns = {"dataset": np.full(ds.sizes["point"], str(ds.attrs.get("name", ""))),
+                   "id": ds["point"].values.astype(str)}
+        for name in ["x", "y", *sorted(n for n in ds.variables if n not in ("x", "y", "point"))]:
+            var = ds[name]
+            if var.dims == ("point",) and var.dtype.kind in "biuf":
+                columns[name] = var.values
+        if "displacement" in ds:
+            columns["n_epochs"] = np.isfinite(ds["displacement"].values).sum(axis=-1)
+        frames.append(pd.DataFrame(columns))
+    if not frames:
+        raise StageError("no point dataset to write")
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_points_gpkg(path, datasets, layer="points") -> Path:
+    """Write the points of every dataset to one GeoPackage layer.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (``points.gpkg``).
+    datasets : xarray.Dataset, list or dict of them
+        Point datasets (:func:`insarfusion.dataset.point_dataset`) after projection and
+        referencing; their ``attrs["crs"]`` must agree.
+    layer : str
+        Layer name.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import geopandas as gpd
+
+    if isinstance(datasets, xr.Dataset):
+        datasets = [datasets]
+    elif isinstance(datasets, dict):
+        datasets = list(datasets.values())
+    crss = {crs_string(parse_crs(ds.attrs["crs"])) for ds in datasets if ds.attrs.get("crs")}
+    if len(crss) != 1:
+        raise StageError(f"points to write must share one CRS, got {sorted(crss) or 'none'}")
+    table = points_table(datasets)
+    frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["x"], table["y"]),
+                             crs=crss.pop())
+    with _atomic_file(path) as tmp:
+        frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+    return Path(path)
