@@ -99,7 +99,7 @@ class WideTable:
 
 def _header(text: str, label: str) -> list[str]:
     """The raw column names of the first line (before pandas renames duplicates)."""
-    first = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    first = text.split("\n", 1)[0].rstrip("\r")
     names = [n.strip() for n in next(csv.reader(io.StringIO(first)), [])]
     seen: set[str] = set()
     for name in names:
@@ -140,6 +140,7 @@ def read_wide_table(path, text_columns=()) -> WideTable:
         non-numeric displacement cells, or no row with any displacement.
     """
     text, label = read_text(path)
+    text = text.lstrip("\ufeff")  # byte-order mark of spreadsheet exports
     header = _header(text, label)
     wanted = {t.lower() for t in text_columns}
     as_text = [h for h in header if h.lower() in wanted]

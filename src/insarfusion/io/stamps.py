@@ -115,7 +115,7 @@ def read_stamps(path, *, crs=None, name=None, band=None, technique=None, inciden
     """
     reject_options(options, "stamps", path)
     text, label = read_text(path)
-    table = read_csv_table(text, label, skip_blank_lines=False, keep_default_na=False,
+    table = read_csv_table(text.lstrip("\ufeff"), label, skip_blank_lines=False, keep_default_na=False,
                            na_values=NA_STRINGS)
     columns = list(table.columns)
     if len(columns) < 4:
