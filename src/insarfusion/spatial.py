@@ -279,9 +279,11 @@ class KrigingInterpolator(_WeightInterpolator):
         PyKrige variogram model.
     k : int
         Neighbours per target (PyKrige's ``n_closest_points``).
-    variogram_parameters : sequence of float, optional
-        ``[partial sill (mm²), range (m), nugget (mm²)]`` in PyKrige's convention; fitted when
-        not given.
+    variogram_parameters : sequence of float or dict, optional
+        ``[partial sill (mm²), range (m), nugget (mm²)]`` (the order of PyKrige's
+        ``variogram_model_parameters``; note that a *list* given to PyKrige means ``[sill,
+        range, nugget]``), or a dict with ``psill`` or ``sill``, ``range``, ``nugget``; fitted
+        when not given.
     max_fit_points : int
         The variogram is fitted on at most this many points, drawn with ``seed``.
     nlags : int
@@ -336,9 +338,7 @@ class KrigingInterpolator(_WeightInterpolator):
                 raise InputError(f"fit_field must be 'mean' or 'last', got {self.fit_field!r}")
         usable = np.flatnonzero(np.isfinite(field))
         if self.variogram_parameters is not None:
-            params = np.asarray(self.variogram_parameters, dtype=float)
-            if params.shape != (3,):
-                raise InputError("variogram_parameters must be [partial sill, range, nugget]")
+            params = _variogram_parameters(self.variogram_parameters)
         else:
             params = self._fit_variogram(field, usable)
         self.variogram_parameters_ = params
@@ -441,6 +441,23 @@ class KrigingInterpolator(_WeightInterpolator):
     def predict_std(self, coordinates) -> np.ndarray:
         """Kriging standard deviation at the targets, (m,) or (m, n_time), mm."""
         return self.predict(coordinates, return_std=True)[1]
+
+
+def _variogram_parameters(given) -> np.ndarray:
+    """``[partial sill, range, nugget]`` from a sequence in that order or a PyKrige-style dict
+    (``psill`` or ``sill``, ``range``, ``nugget``)."""
+    if isinstance(given, dict):
+        try:
+            nugget = float(given.get("nugget", 0.0))
+            psill = float(given["psill"]) if "psill" in given else float(given["sill"]) - nugget
+            params = np.array([psill, float(given["range"]), nugget])
+        except KeyError as exc:
+            raise InputError(f"variogram_parameters lacks {exc.args[0]!r}") from None
+    else:
+        params = np.asarray(given, dtype=float)
+    if params.shape != (3,) or not np.isfinite(params).all():
+        raise InputError("variogram_parameters must be [partial sill, range, nugget]")
+    return params
 
 
 def _csr(weights, indices, n_points):

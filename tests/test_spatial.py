@@ -1,0 +1,244 @@
+import numpy as np
+import pytest
+from pykrige.ok import OrdinaryKriging
+from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+from insarfusion.config import SpatialConfig
+from insarfusion.errors import InputError
+from insarfusion.grid import make_grid
+from insarfusion.spatial import (
+    IDWInterpolator,
+    KrigingInterpolator,
+    LinearInterpolator,
+    NearestInterpolator,
+    block_cv_score,
+    choose_cell_size,
+    distance_mask,
+    grid,
+    gridded_cv_score,
+    hull_mask,
+    make_interpolator,
+)
+
+
+def _field(x, y):
+    return 3.0 * np.sin(x / 180.0) + 2.0 * np.cos(y / 130.0)
+
+
+@pytest.fixture
+def scattered():
+    rng = np.random.default_rng(7)
+    n = 250
+    x = rng.uniform(0, 1000, n)
+    y = rng.uniform(0, 800, n)
+    z = _field(x, y) + 0.2 * rng.normal(size=n)
+    xt = rng.uniform(50, 950, 60)
+    yt = rng.uniform(50, 750, 60)
+    return x, y, z, xt, yt
+
+
+@pytest.mark.parametrize("model", ["spherical", "exponential", "gaussian"])
+def test_local_kriging_equals_pykrige_moving_window(scattered, model):
+    x, y, z, xt, yt = scattered
+    # the variogram is fitted on the last epoch; the first epoch is kriged with the same one
+    data = np.column_stack([-0.5 * z + x / 300.0, z])
+    ours = KrigingInterpolator(variogram_model=model, k=10, max_fit_points=10_000, nlags=12,
+                               fit_field="last").fit((x, y), data)
+    ref = OrdinaryKriging(x, y, z, variogram_model=model, nlags=12)
+    assert np.allclose(ours.variogram_parameters_, ref.variogram_model_parameters, rtol=1e-6)
+    values, std = ours.predict((xt, yt), return_std=True)
+    expected, sigmasq = ref.execute("points", xt, yt, n_closest_points=10, backend="loop")
+    # a Gaussian variogram without nugget gives ill-conditioned systems (condition ~1e8 here)
+    atol = 1e-6 if model == "gaussian" else 1e-10
+    assert np.allclose(values[:, 1], expected, rtol=0, atol=atol)
+    assert np.allclose(std[:, 1] ** 2, sigmasq, rtol=1e-9, atol=1e-12)
+    psill, range_, nugget = ours.variogram_parameters_
+    fixed = OrdinaryKriging(x, y, data[:, 0], variogram_model=model,
+                            variogram_parameters={"psill": psill, "range": range_,
+                                                  "nugget": nugget})
+    expected0, _ = fixed.execute("points", xt, yt, n_closest_points=10, backend="loop")
+    assert np.allclose(values[:, 0], expected0, rtol=0, atol=atol)
+
+
+def test_kriging_with_given_variogram_and_nugget_matches_pykrige(scattered):
+    x, y, z, xt, yt = scattered
+    params = {"sill": 2.8, "range": 400.0, "nugget": 0.3}
+    ours = KrigingInterpolator(k=6, variogram_parameters=params).fit((x, y), z)
+    assert np.allclose(ours.variogram_parameters_, [2.5, 400.0, 0.3])
+    ref = OrdinaryKriging(x, y, z, variogram_model="spherical", variogram_parameters=params)
+    # include targets exactly on data points (exact-value rule)
+    tx, ty = np.r_[xt, x[:5]], np.r_[yt, y[:5]]
+    expected, sigmasq = ref.execute("points", tx, ty, n_closest_points=6, backend="loop")
+    values, std = ours.predict((tx, ty), return_std=True)
+    assert np.allclose(values, expected, atol=1e-10)
+    assert np.allclose(std**2, sigmasq, atol=1e-10)
+    assert np.allclose(values[-5:], z[:5])
+    assert np.allclose(ours.predict_std((tx, ty)), std)
+
+
+def test_kriging_std_scales_with_epoch_variance(scattered):
+    x, y, z, xt, yt = scattered
+    data = np.column_stack([z, 2.0 * z])
+    model = KrigingInterpolator(k=8, fit_field="last").fit((x, y), data)
+    values, std = model.predict((xt, yt), return_std=True)
+    assert np.allclose(values[:, 1], 2.0 * values[:, 0])
+    assert np.allclose(std[:, 1], 2.0 * std[:, 0])
+    assert (std > 0).all()
+
+
+def test_kriging_batches_give_the_same_answer(scattered):
+    x, y, z, xt, yt = scattered
+    one = KrigingInterpolator(k=8, batch_size=7).fit((x, y), z).predict((xt, yt))
+    many = KrigingInterpolator(k=8, batch_size=10_000).fit((x, y), z).predict((xt, yt))
+    assert np.allclose(one, many)
+
+
+def test_linear_equals_scipy_and_is_nan_outside_hull(scattered):
+    x, y, z, xt, yt = scattered
+    data = np.column_stack([z, 2 * z + 1, -z])
+    ours = LinearInterpolator().fit((x, y), data).predict((np.r_[xt, -500.0], np.r_[yt, 0.0]))
+    ref = LinearNDInterpolator(np.column_stack([x, y]), data)(np.r_[xt, -500.0], np.r_[yt, 0.0])
+    assert np.array_equal(np.isnan(ours), np.isnan(ref))
+    assert np.allclose(ours[:-1], ref[:-1], atol=1e-12)
+    assert np.isnan(ours[-1]).all()
+
+
+def test_linear_reproduces_a_plane(scattered):
+    x, y, _, xt, yt = scattered
+    plane = 0.01 * x - 0.02 * y + 4.0
+    got = LinearInterpolator().fit((x, y), plane).predict((xt, yt))
+    inside = np.isfinite(got)
+    assert inside.sum() > 50
+    assert np.allclose(got[inside], 0.01 * xt[inside] - 0.02 * yt[inside] + 4.0)
+
+
+def test_nearest_equals_scipy_and_skips_missing_values(scattered):
+    x, y, z, xt, yt = scattered
+    data = np.column_stack([z, z + 10.0])
+    got = NearestInterpolator().fit((x, y), data).predict((xt, yt))
+    ref = NearestNDInterpolator(np.column_stack([x, y]), data)(xt, yt)
+    assert np.allclose(got, ref)
+    # hide the nearest point's second epoch: the next nearest point's value is used there
+    first = np.argmin(np.hypot(x - xt[0], y - yt[0]))
+    data[first, 1] = np.nan
+    got = NearestInterpolator().fit((x, y), data).predict((xt[:1], yt[:1]))
+    order = np.argsort(np.hypot(x - xt[0], y - yt[0]))
+    assert got[0, 0] == data[first, 0]
+    assert got[0, 1] == data[order[1], 1]
+
+
+def test_idw_known_weights_radius_and_exact_points():
+    x = np.array([0.0, 3.0, 100.0])
+    y = np.zeros(3)
+    values = np.array([1.0, 5.0, 1000.0])
+    model = IDWInterpolator(k=2, power=2.0).fit((x, y), values)
+    # distances 1 and 2: weights 1 and 1/4
+    assert model.predict(([1.0], [0.0]))[0] == pytest.approx((1.0 + 5.0 / 4) / 1.25)
+    assert model.predict(([3.0], [0.0]))[0] == pytest.approx(5.0)
+    far = IDWInterpolator(k=2, radius=10.0).fit((x, y), values).predict(([50.0], [0.0]))
+    assert np.isnan(far[0])
+    w = model.weights(([1.0, 2.0], [0.0, 0.0]))
+    assert w.shape == (2, 3)
+    assert np.allclose(np.asarray(w.sum(axis=1)).ravel(), 1.0)
+
+
+def test_idw_leaves_out_missing_values_per_epoch(scattered):
+    x, y, z, xt, yt = scattered
+    data = np.column_stack([z, z * 3])
+    data[::4, 1] = np.nan
+    got = IDWInterpolator(k=5).fit((x, y), data).predict((xt, yt))
+    keep = np.isfinite(data[:, 1])
+    ref0 = IDWInterpolator(k=5).fit((x, y), data[:, 0]).predict((xt, yt))
+    assert np.allclose(got[:, 0], ref0)
+    # each target renormalises over its finite neighbours among its 5 nearest points
+    assert np.isfinite(got[:, 1]).mean() > 0.9
+    only = IDWInterpolator(k=1).fit((x[keep], y[keep]), data[keep, 1]).predict((x[keep], y[keep]))
+    assert np.allclose(only, data[keep, 1])
+
+
+def test_grid_helper_labels_time_and_masks(scattered):
+    x, y, z, _, _ = scattered
+    g = make_grid(0, 1000, 0, 800, cell_size=50)
+    data = np.column_stack([z, 2 * z])
+    model = KrigingInterpolator(k=8).fit((x, y), data)
+    mask = hull_mask(g, x, y, buffer_m=0)
+    time = np.array(["2020-01-01", "2020-01-13"], dtype="datetime64[ns]")
+    cube, std = grid(model, g, time=time, mask=mask, return_std=True)
+    assert cube.dims == ("time", "y", "x")
+    assert cube.shape == (2, g.sizes["y"], g.sizes["x"])
+    assert np.array_equal(cube["time"].values, time)
+    assert np.isnan(cube.values[:, ~mask.values]).all()
+    assert np.isfinite(cube.values[:, mask.values]).all()
+    assert std.name == "displacement_std"
+    # one cell checked against a direct prediction
+    r, c = 3, 4
+    direct = model.predict(([g.x.values[c]], [g.y.values[r]]))
+    assert np.allclose(cube.values[:, r, c], direct[0])
+    flat = grid(NearestInterpolator().fit((x, y), z), g)
+    assert flat.dims == ("y", "x")
+
+
+def test_hull_and_distance_masks():
+    g = make_grid(0, 200, 0, 200, cell_size=10)
+    x = np.array([50.0, 150.0, 150.0, 50.0])
+    y = np.array([50.0, 50.0, 150.0, 150.0])
+    inner = hull_mask(g, x, y, buffer_m=0).values
+    outer = hull_mask(g, x, y, buffer_m=30).values
+    gx, gy = np.meshgrid(g.x.values, g.y.values)
+    expected = (gx >= 50) & (gx <= 150) & (gy >= 50) & (gy <= 150)
+    assert np.array_equal(inner, expected)
+    assert outer.sum() > inner.sum() and (outer | ~inner).all()
+    near = distance_mask(g, x, y, 20.0).values
+    assert near.sum() == 4 * 12  # 12 cell centres within 20 m of each corner point
+
+
+def test_block_cv_score_known_answers(scattered):
+    x, y, _, _, _ = scattered
+    plane = 0.01 * x - 0.02 * y
+    assert block_cv_score(LinearInterpolator(), x, y, plane, block_size=150) == pytest.approx(
+        0.0, abs=1e-9)
+    assert block_cv_score(NearestInterpolator(), x, y, np.full(x.size, 4.0), 150) == 0.0
+    nearest = block_cv_score(NearestInterpolator(), x, y, plane, block_size=150)
+    assert nearest > 0.1
+
+
+def test_block_cv_score_ranks_methods_on_a_smooth_field(scattered):
+    x, y, _, _, _ = scattered
+    smooth = _field(x, y)
+    scores = {name: block_cv_score(make_interpolator(name), x, y, smooth, block_size=120)
+              for name in ("nearest", "idw", "kriging")}
+    assert scores["kriging"] < scores["idw"] < scores["nearest"]
+
+
+def test_choose_cell_size_rule(scattered):
+    x, y, z, _, _ = scattered
+    candidates = (20.0, 40.0, 80.0)
+    best, scores = choose_cell_size(x, y, z, candidates=candidates, tolerance=0.0)
+    assert set(scores) == set(candidates)
+    assert scores[best] == min(scores.values())
+    coarse, _ = choose_cell_size(x, y, z, candidates=candidates, tolerance=10.0)
+    assert coarse == 80.0
+    # blurring a smooth field with large cells costs accuracy
+    smooth = _field(x, y)
+    assert gridded_cv_score(x, y, smooth, 20.0) < gridded_cv_score(x, y, smooth, 200.0)
+
+
+def test_make_interpolator_uses_config():
+    cfg = SpatialConfig(method="kriging", kriging={"k": 5, "variogram_model": "exponential"},
+                        idw={"k": 3, "power": 1.0})
+    kr = make_interpolator("kriging", cfg, seed=3)
+    assert (kr.k, kr.variogram_model, kr.seed) == (5, "exponential", 3)
+    idw = make_interpolator("idw", cfg)
+    assert (idw.k, idw.power) == (3, 1.0)
+    assert isinstance(make_interpolator("linear"), LinearInterpolator)
+    with pytest.raises(InputError, match="unknown spatial method"):
+        make_interpolator("spline")
+
+
+def test_bad_inputs_are_reported():
+    with pytest.raises(InputError, match="does not match"):
+        IDWInterpolator().fit(([0.0, 1.0], [0.0, 1.0]), [1.0, 2.0, 3.0])
+    with pytest.raises(InputError, match="variogram model"):
+        KrigingInterpolator(variogram_model="cubic").fit(([0, 1, 2], [0, 1, 0]), [1, 2, 3])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        NearestInterpolator().predict(([0.0], [0.0]))
