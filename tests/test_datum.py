@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from insarfusion import conventions as cv
-from insarfusion.dataset import gnss_dataset, point_dataset
+from insarfusion.dataset import gnss_dataset, point_dataset, to_crs
 from insarfusion.datum import (
     apply_offset,
     fit_offset_model,
@@ -189,6 +189,13 @@ def test_station_offset_attrs_and_zero_at_first_epoch():
     assert off.attrs["max_distance_m"] <= 100.0
     assert off.attrs["incidence"] == pytest.approx(INC) and off.attrs["heading"] == pytest.approx(HEAD)
     assert off.attrs["rate_mm_yr"] == pytest.approx(5.0, abs=1.0)
+
+
+def test_gnss_in_another_crs_is_moved_into_the_dataset_crs():
+    ds, gnss, _, true_offset = _scenario()
+    moved = to_crs(gnss, "EPSG:3857")
+    off = station_offset(ds, moved, "REF", model="raw")
+    np.testing.assert_allclose(off.values, true_offset[0], atol=1e-6)
 
 
 def test_fallback_to_k_nearest_warns(caplog):

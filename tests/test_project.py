@@ -84,6 +84,7 @@ def test_motion_along_primary_los_is_recovered_exactly():
     paper = project_to_primary(csk, s1, method="paper")
     assert np.abs(paper["displacement"].values - los_truth).max() < 0.01 * np.abs(los_truth).max()
     assert project_to_primary(s1, s1) is s1
+    assert project_to_primary(s1.copy(deep=True), s1).identical(s1)
 
 
 def test_primary_geometry_circular_mean_of_headings():

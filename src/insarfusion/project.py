@@ -16,10 +16,12 @@ primary's nearest points (:func:`primary_geometry_at`). Two forms are offered:
 
 Both are exact only for motion along the primary LOS; for any other motion the residual is the
 part of the motion the source LOS cannot see, and no single-geometry projection recovers it.
-On a synthetic landslide moving north-east and down (CSK-like inc 30 deg / heading -10 deg onto
-S1-like inc 41 deg / heading -12 deg, ``tests/test_project.py``) the two forms differ by a few
-hundredths of a mm (the vector form is marginally closer to the truth) and both sit within a few
-percent of the true primary-LOS displacement; they part only when the headings differ. Where
+On a synthetic landslide moving north-east and down over one year (CSK-like inc 30 deg /
+heading -10 deg onto S1-like inc 41 deg / heading -12 deg, ``tests/test_project.py``; true
+primary-LOS displacement 7.0 mm RMS, up to 33 mm) the RMSE against the truth is 0.425 mm with
+``"vector"`` and 0.426 mm with ``"paper"``, against 0.541 mm for the CSK LOS left as it is: for
+such close geometries the two forms are equivalent, and most of the remaining error is motion
+the CSK LOS does not see. They part when the headings differ. Where
 ``|e_s . e_p| < 0.5`` the factor exceeds 2 and the projection amplifies noise and unmodelled
 motion; this is warned about (count and largest factor), not clipped.
 """
@@ -107,8 +109,8 @@ def project_to_primary(ds: xr.Dataset, primary: xr.Dataset, method: str = "vecto
     ds : xarray.Dataset
         Point dataset (displacement mm, velocity mm/yr, positive toward its own satellite).
     primary : xarray.Dataset
-        The dataset whose LOS everything is brought into. If ``ds`` is the primary (same object
-        or same ``name``) it is returned unchanged.
+        The dataset whose LOS everything is brought into. If ``ds`` is the primary (the same
+        object or an identical copy) it is returned unchanged.
     method : {"vector", "paper"}
         See the module docstring and :func:`insarfusion.conventions.projection_factor`.
     k : int
@@ -131,7 +133,7 @@ def project_to_primary(ds: xr.Dataset, primary: xr.Dataset, method: str = "vecto
     if method not in PROJECTION_METHODS:
         raise InputError(f"unknown projection method {method!r}; expected one of "
                          f"{', '.join(PROJECTION_METHODS)}")
-    if ds is primary or (ds.attrs.get("name") and ds.attrs.get("name") == primary.attrs.get("name")):
+    if ds is primary or ds.identical(primary):
         return ds
     src_inc, src_head = _check_geometry(ds, "secondary")
     prim_inc, prim_head = primary_geometry_at(primary, ds["x"].values, ds["y"].values, k=k)
