@@ -113,6 +113,24 @@ def _xy_attrs(ds: xr.Dataset) -> None:
                          units="m", axis="Y")
 
 
+def _transform_from_centres(cube):
+    """Affine transform (upper-left corner) of a north-up cube from its cell-centre coordinates;
+    None when the cell size cannot be told (a single cell without a ``cell_size`` attribute)."""
+    from affine import Affine
+
+    x = cube["x"].values
+    y = cube["y"].values
+    if x.size > 1:
+        cell = float(x[1] - x[0])
+    elif y.size > 1:
+        cell = float(y[0] - y[1])
+    elif "cell_size" in cube.attrs:
+        cell = float(cube.attrs["cell_size"])
+    else:
+        return None
+    return Affine(cell, 0.0, float(x[0]) - cell / 2, 0.0, -cell, float(y[0]) + cell / 2)
+
+
 def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
     """Write the displacement cube as CF NetCDF.
 
@@ -156,7 +174,9 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
     ds.attrs = {"Conventions": "CF-1.8", "title": "fused LOS displacement",
                 "projected_crs": crs_string(crs), **(attrs or {})}
     ds = ds.rio.write_crs(crs)
-    ds = ds.rio.write_transform(ds.rio.transform(recalc=True))
+    transform = _transform_from_centres(cube)
+    if transform is not None:
+        ds = ds.rio.write_transform(transform)
     # passing encoding replaces what write_crs put there, so the grid mapping is restated
     encoding = {name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
                        "grid_mapping": "spatial_ref"}
