@@ -30,3 +30,17 @@ def cli(capsys):
         return code, captured.out, captured.err
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """The command line sets up its own handlers on the package logger; undo that after each
+    test so later tests (and caplog) see the logger as it was."""
+    import logging
+
+    pkg = logging.getLogger("insarfusion")
+    saved = (list(pkg.handlers), pkg.level, pkg.propagate)
+    yield
+    pkg.handlers[:] = saved[0]
+    pkg.setLevel(saved[1])
+    pkg.propagate = saved[2]

@@ -39,17 +39,6 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture(autouse=True)
-def _restore_package_logger():
-    """The CLI sets up its own handlers on the package logger; undo that after each test."""
-    pkg = logging.getLogger("insarfusion")
-    saved = (list(pkg.handlers), pkg.level, pkg.propagate)
-    yield
-    pkg.handlers[:] = saved[0]
-    pkg.setLevel(saved[1])
-    pkg.propagate = saved[2]
-
-
 @pytest.fixture
 def messages():
     """Messages logged by the package while the test runs."""

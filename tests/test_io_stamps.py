@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 
@@ -15,17 +13,6 @@ HEADER = ",".join(f"export_res_{i:2d}" for i in range(1, 7)) + "\n"
 META = "103.6858,32.0086,NaN,735928,735952,735976\n"
 BODY = ("103.6593,32.07623,0.893294,2.618124,2.33592,4.758702\n"
         "103.666,32.08287,1.870389,1.268022,12.73789,9.95662\n")
-
-
-@pytest.fixture(autouse=True)
-def _restore_package_logger():
-    """The CLI sets up its own handlers on the package logger; undo that after each test."""
-    pkg = logging.getLogger("insarfusion")
-    saved = (list(pkg.handlers), pkg.level, pkg.propagate)
-    yield
-    pkg.handlers[:] = saved[0]
-    pkg.setLevel(saved[1])
-    pkg.propagate = saved[2]
 
 
 def write(tmp_path, text, name="stamps_ts.csv"):

@@ -111,8 +111,10 @@ def azimuth_angle_from_heading(heading):
 
 
 def wrap_angle(angle):
-    """Wrap angles (degrees) into [-180, 180)."""
-    return (np.asarray(angle, dtype=float) + 180.0) % 360.0 - 180.0
+    """Wrap angles (degrees) into [-180, 180); angles already inside are returned unchanged."""
+    a = np.asarray(angle, dtype=float)
+    inside = (a >= -180.0) & (a < 180.0)
+    return np.where(inside | ~np.isfinite(a), a, (a + 180.0) % 360.0 - 180.0)
 
 
 def projection_factor(source_incidence, source_heading, target_incidence, target_heading,
