@@ -43,7 +43,7 @@ def inspect(
                                     "ecef, csv (GNSS). Guessed when not given."),
 ):
     """Print a summary of any supported input: points or stations, epochs, date span."""
-    from .io import inspect_file
+    from .io import INSPECT_ATTRS, inspect_file
 
     info = inspect_file(path, format)
     count = f"{info['points']} points" if "points" in info else f"{info['stations']} stations"
@@ -54,7 +54,7 @@ def inspect(
     typer.echo(f"  lon/lat: {info['lon'][0]:.5f} .. {info['lon'][1]:.5f} / "
                f"{info['lat'][0]:.5f} .. {info['lat'][1]:.5f}")
     typer.echo(f"  crs:     {info['crs']}")
-    for key in ("component", "orbit", "reference"):
+    for key in INSPECT_ATTRS:
         if key in info:
             typer.echo(f"  {key}: {info[key]}")
 

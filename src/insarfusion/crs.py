@@ -24,15 +24,21 @@ def parse_crs(crs, path=None, where="crs") -> CRS:
 
 
 def utm_crs(lon, lat) -> CRS:
-    """The WGS84 / UTM zone CRS containing the centre of the given points."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    clon, clat = float(np.nanmedian(lon)), float(np.nanmedian(lat))
-    infos = query_utm_crs_info(
-        datum_name="WGS 84",
-        area_of_interest=AreaOfInterest(clon, clat, clon, clat),
-    )
-    return CRS.from_epsg(infos[0].code)
+    """The WGS84 / UTM zone CRS containing the median of the given points."""
+    clon = float(np.nanmedian(np.asarray(lon, dtype=float)))
+    clat = float(np.nanmedian(np.asarray(lat, dtype=float)))
+    zone = int(np.floor((clon + 180.0) / 6.0)) % 60 + 1
+    return CRS.from_epsg(_utm_epsg(zone, clat < 0))
+
+
+@lru_cache(maxsize=128)
+def _utm_epsg(zone: int, south: bool) -> int:
+    # ask the PROJ database once per zone (the query takes a few tenths of a second)
+    centre = -183.0 + 6.0 * zone
+    lat = -1.0 if south else 1.0
+    infos = query_utm_crs_info(datum_name="WGS 84",
+                               area_of_interest=AreaOfInterest(centre, lat, centre, lat))
+    return int(infos[0].code)
 
 
 @lru_cache(maxsize=64)

@@ -26,6 +26,9 @@ POINT_FORMATS = {
     "stamps": "stamps:read_stamps",
     "mintpy": "mintpy:read_mintpy",
 }
+#: Dataset attributes that ``inspect`` reports when a reader sets them.
+INSPECT_ATTRS = ("level", "component", "track", "orbit", "reference")
+
 GNSS_FORMATS = {
     "tenv3": "gnss:read_tenv3",
     "tenv": "gnss:read_tenv",
@@ -123,7 +126,7 @@ def inspect_file(path, format: str | None = None) -> dict:
     ds = read_points(path, format) if kind == "points" else read_gnss(path, format)
     info = summary(ds)
     info.update(kind=kind, format=format, path=str(path))
-    for key in ("component", "orbit", "reference"):
+    for key in INSPECT_ATTRS:
         if key in ds.attrs:
             info[key] = ds.attrs[key]
     return info
