@@ -14,6 +14,7 @@ from insarfusion.spatial import (
     block_cv_score,
     choose_cell_size,
     distance_mask,
+    fit_variogram,
     grid,
     gridded_cv_score,
     hull_mask,
@@ -43,7 +44,7 @@ def test_local_kriging_equals_pykrige_moving_window(scattered, model):
     # the variogram is fitted on the last epoch; the first epoch is kriged with the same one
     data = np.column_stack([-0.5 * z + x / 300.0, z])
     ours = KrigingInterpolator(variogram_model=model, k=10, max_fit_points=10_000, nlags=12,
-                               fit_field="last").fit((x, y), data)
+                               max_lag=None, fit_field="last").fit((x, y), data)
     ref = OrdinaryKriging(x, y, z, variogram_model=model, nlags=12)
     assert np.allclose(ours.variogram_parameters_, ref.variogram_model_parameters, rtol=1e-6)
     values, std = ours.predict((xt, yt), return_std=True)
@@ -76,10 +77,25 @@ def test_kriging_with_given_variogram_and_nugget_matches_pykrige(scattered):
     assert np.allclose(ours.predict_std((tx, ty)), std)
 
 
+def test_fit_variogram_recovers_the_noise_as_nugget():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 2000, 1500)
+    y = rng.uniform(0, 2000, 1500)
+    noise = rng.normal(scale=1.5, size=x.size)
+    # pure noise: all nugget, whatever the model
+    psill, _, nugget = fit_variogram(x, y, noise, "spherical")
+    assert nugget == pytest.approx(2.25, rel=0.15) and psill < 0.3
+    # a smooth field plus noise: a Gaussian model separates the two
+    smooth = 4.0 * np.sin(x / 300.0) * np.cos(y / 350.0)
+    psill, range_, nugget = fit_variogram(x, y, smooth + noise, "gaussian")
+    assert nugget == pytest.approx(2.25, rel=0.3)
+    assert psill > 2.0 and 200 < range_ < 2000
+
+
 def test_kriging_std_scales_with_epoch_variance(scattered):
     x, y, z, xt, yt = scattered
     data = np.column_stack([z, 2.0 * z])
-    model = KrigingInterpolator(k=8, fit_field="last").fit((x, y), data)
+    model = KrigingInterpolator(k=8, fit_field="mean").fit((x, y), data)
     values, std = model.predict((xt, yt), return_std=True)
     assert np.allclose(values[:, 1], 2.0 * values[:, 0])
     assert np.allclose(std[:, 1], 2.0 * std[:, 0])

@@ -19,8 +19,8 @@ A NaN in a point's value at one epoch leaves that point out at that epoch only:
 
 Ordinary kriging
 ----------------
-:class:`KrigingInterpolator` fits one variogram (with PyKrige, on a seeded subsample of the
-time-mean field) and solves the ordinary-kriging system in a local neighbourhood (the ``k``
+:class:`KrigingInterpolator` fits one variogram (a PyKrige model, on a seeded subsample of
+the last epoch, lags up to half the extent: :func:`fit_variogram`) and solves the ordinary-kriging system in a local neighbourhood (the ``k``
 nearest points) of every target. The systems of a batch of targets are stacked and solved
 together with :func:`numpy.linalg.solve`; the result is the same as PyKrige's
 ``OrdinaryKriging.execute("points", ..., n_closest_points=k, backend="loop")`` with the same
@@ -287,10 +287,17 @@ class KrigingInterpolator(_WeightInterpolator):
     max_fit_points : int
         The variogram is fitted on at most this many points, drawn with ``seed``.
     nlags : int
-        Lag classes of the experimental variogram (PyKrige ``nlags``).
-    fit_field : {"mean", "last"}
-        Field the variogram is fitted on when data has several epochs: the time-mean of each
-        point, or the last epoch.
+        Lag classes of the experimental variogram.
+    max_lag : float, "auto" or None
+        Longest lag (m) of the experimental variogram fitted by :func:`fit_variogram`; "auto":
+        half the largest distance between points. ``None``: PyKrige's own fit
+        (``OrdinaryKriging(..., nlags=nlags)``, lag classes spanning every distance, so coarse
+        that the nugget of noisy InSAR points is often missed).
+    fit_field : {"last", "mean"}
+        Field the variogram is fitted on when data has several epochs: the last epoch, or the
+        time-mean of each point. The mean averages the noise of the epochs away, so its nugget
+        is too small for any single epoch (a Gaussian model fitted on it can make kriging
+        unstable); the last epoch has the full noise and the largest signal.
     batch_size : int
         Targets whose kriging systems are solved together (memory ~ ``batch_size * (k+1)²``).
     seed : int
@@ -309,12 +316,14 @@ class KrigingInterpolator(_WeightInterpolator):
     _min_weight = 0.5
 
     def __init__(self, variogram_model="spherical", k=16, variogram_parameters=None,
-                 max_fit_points=2000, nlags=12, fit_field="mean", batch_size=8192, seed=0):
+                 max_fit_points=2000, nlags=12, max_lag="auto", fit_field="last",
+                 batch_size=8192, seed=0):
         self.variogram_model = variogram_model
         self.k = k
         self.variogram_parameters = variogram_parameters
         self.max_fit_points = max_fit_points
         self.nlags = nlags
+        self.max_lag = max_lag
         self.fit_field = fit_field
         self.batch_size = batch_size
         self.seed = seed
@@ -359,9 +368,14 @@ class KrigingInterpolator(_WeightInterpolator):
         if np.ptp(field[usable]) == 0:
             logger.warning("kriging: the field is constant; using a flat variogram")
             return np.array([1.0, 1.0, 0.0])
-        ok = OrdinaryKriging(self.x_[usable], self.y_[usable], field[usable],
-                             variogram_model=self.variogram_model, nlags=int(self.nlags))
-        params = np.asarray(ok.variogram_model_parameters, dtype=float)
+        xs, ys, zs = self.x_[usable], self.y_[usable], field[usable]
+        if self.max_lag is None:
+            ok = OrdinaryKriging(xs, ys, zs, variogram_model=self.variogram_model,
+                                 nlags=int(self.nlags))
+            params = np.asarray(ok.variogram_model_parameters, dtype=float)
+        else:
+            params = fit_variogram(xs, ys, zs, self.variogram_function_, nlags=int(self.nlags),
+                                   max_lag=self.max_lag)
         logger.debug("kriging: %s variogram fitted on %d points: psill %.3g mm², range %.1f m, "
                      "nugget %.3g mm²", self.variogram_model, usable.size, *params)
         return params
@@ -441,6 +455,69 @@ class KrigingInterpolator(_WeightInterpolator):
     def predict_std(self, coordinates) -> np.ndarray:
         """Kriging standard deviation at the targets, (m,) or (m, n_time), mm."""
         return self.predict(coordinates, return_std=True)[1]
+
+
+def fit_variogram(x, y, values, model, nlags=12, max_lag="auto"):
+    """Fit a variogram model to the experimental semivariance of the points.
+
+    The semivariance ``0.5 * mean((z_i - z_j)**2)`` is taken over all pairs in ``nlags`` equal
+    lag classes up to ``max_lag``, and the model is fitted by robust (soft-L1) least squares,
+    each class weighted by the square root of its number of pairs.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Points, metres (n up to a few thousand: all pairs are formed).
+    values : array_like, shape (n,)
+        Values, mm.
+    model : str or callable
+        A name in :data:`VARIOGRAM_MODELS` or a PyKrige model function ``f(params, d)``.
+    nlags : int
+        Number of lag classes.
+    max_lag : float or "auto"
+        Longest lag, metres; "auto": half the largest distance.
+
+    Returns
+    -------
+    ndarray
+        ``[partial sill (mm²), range (m), nugget (mm²)]``.
+    """
+    from pykrige import variogram_models
+    from scipy.optimize import least_squares
+    from scipy.spatial.distance import pdist
+
+    function = (getattr(variogram_models, f"{model}_variogram_model") if isinstance(model, str)
+                else model)
+    xy = np.column_stack([np.asarray(x, float), np.asarray(y, float)])
+    z = np.asarray(values, dtype=float)
+    distance = pdist(xy)
+    half_square = 0.5 * pdist(z[:, None], "sqeuclidean")
+    longest = 0.5 * distance.max() if max_lag == "auto" else float(max_lag)
+    edges = np.linspace(0.0, longest, int(nlags) + 1)
+    lag_class = np.digitize(distance, edges) - 1
+    inside = (lag_class >= 0) & (lag_class < nlags)
+    count = np.bincount(lag_class[inside], minlength=nlags)
+    total = np.bincount(lag_class[inside], weights=half_square[inside], minlength=nlags)
+    mean_distance = np.bincount(lag_class[inside], weights=distance[inside], minlength=nlags)
+    used = count > 0
+    if used.sum() < 3:
+        raise StageError(f"kriging: only {used.sum()} lag classes hold point pairs, too few to "
+                         "fit a variogram")
+    lags = mean_distance[used] / count[used]
+    semivariance = total[used] / count[used]
+    weight = np.sqrt(count[used])
+    top = float(semivariance.max())
+
+    def residuals(params):
+        return (function(params, lags) - semivariance) * weight
+
+    # a small nugget floor keeps the kriging systems of smooth (Gaussian) models solvable
+    floor = 1e-3 * top
+    start = [max(top - semivariance[0], floor), 0.5 * longest,
+             float(np.clip(semivariance[0], floor, top))]
+    fit = least_squares(residuals, start, loss="soft_l1", f_scale=max(top, 1e-12) * weight.max(),
+                        bounds=([0.0, 1e-6 * longest, floor], [10.0 * top, 4.0 * longest, top]))
+    return fit.x
 
 
 def _variogram_parameters(given) -> np.ndarray:
