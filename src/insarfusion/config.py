@@ -25,7 +25,7 @@ class DatasetConfig(_Strict):
 
     name: str
     path: Path
-    format: Literal["auto", "csv", "egms", "stamps", "mintpy"] = "auto"
+    format: Literal["auto", "csv", "egms", "stamps", "mintpy", "multidefusion"] = "auto"
     band: str | None = None
     technique: str | None = None
     incidence: float | None = Field(None, gt=0, lt=90, description="degrees, if the file has none")

@@ -25,6 +25,7 @@ POINT_FORMATS = {
     "egms": "egms:read_egms",
     "stamps": "stamps:read_stamps",
     "mintpy": "mintpy:read_mintpy",
+    "multidefusion": "multidefusion:read_multidefusion",
 }
 #: Dataset attributes that ``inspect`` reports when a reader sets them.
 INSPECT_ATTRS = ("level", "component", "track", "orbit", "reference")

@@ -52,6 +52,9 @@ def guess_format(path) -> tuple[str, str]:
     if low.replace("\t", " ").split()[:6] == ["yyyy", "mm", "dd", "x", "y", "z"] or \
             _ECEF_RE.match(head):
         return "gnss", "ecef"
+    words = low.replace("\t", " ").split()
+    if words[:4] in (["yyyy", "mm", "dd", "dsp"], ["yyyy1", "mm1", "dd1", "yyyy2"]):
+        return "points", "multidefusion"
     cols = [c.strip().lower() for c in re.split(r"[,;\t]", head)]
     if "pid" in cols and ("mean_velocity" in cols or "los_up" in cols or "easting" in cols):
         return "points", "egms"
