@@ -52,7 +52,7 @@ from .conventions import (
 )
 from .crs import lonlat_to_xy, xy_to_lonlat
 from .errors import InputError
-from .grid import DEFAULT_CELL_SIZE, make_grid
+from .grid import DEFAULT_CELL_SIZE
 from .series import linear_rate
 from .timegrid import common_epochs
 
@@ -416,7 +416,7 @@ SENSORS = (CSK, S1A)
 PRIMARY = "S1A"
 
 #: CSK persistent scatterers per km² of urban ground.
-CSK_URBAN_DENSITY = 2300.0
+CSK_URBAN_DENSITY = 3000.0
 #: S1A multilook cell (m) and the chance that a cell holds a point, by land cover.
 S1A_CELL = 40.0
 S1A_KEEP = {VEGETATION: 0.95, URBAN: 0.2, HIGHWAY: 0.0, FOREST: 0.06}
@@ -828,8 +828,11 @@ def load_truth(path) -> xr.Dataset:
       relative to its first date; ``D_primary`` (D_point, time) truth in the primary LOS at the
       common epochs relative to the first; ``D_velocity`` (own LOS, own dates) and
       ``D_primary_velocity`` (mm/yr); ``D_nuisance`` (D_point, D_time) atmosphere + orbital ramp
-      added before referencing; ``D_noise_std`` (mm); ``D_unwrap_jump`` (bool, the point has a
-      half-wavelength jump); attrs ``D_reference`` (id of the reference point).
+      relative to the first date; ``D_noise_std`` (mm, RMS white noise of the point);
+      ``D_unwrap_jump`` (1 where the point has a half-wavelength jump); attrs ``D_reference``
+      (id of the reference point). The file holds, per point ``i`` and date ``t``,
+      ``los + nuisance + noise(t) - noise(first date) + jump``, minus the same at the reference
+      point.
     * stations, dims ``station`` and ``gnss_time`` (weekly): ``gnss_east``, ``gnss_north``,
       ``gnss_up`` (station, gnss_time) true positions relative to the first week;
       ``gnss_los`` the same in the primary LOS; ``station_x``, ``station_y``, ``station_lon``,

@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from .conventions import DAYS_PER_YEAR, as_days, enu_to_los, los_unit_vector, wrap_angle
+from .conventions import DAYS_PER_YEAR, as_days, enu_to_los, los_unit_vector
 from .crs import transform
 from .grid import DEFAULT_CELL_SIZE, make_grid
 from .series import linear_rate
@@ -300,9 +300,10 @@ def truth_dataset(scene, model, datasets, gnss, epochs, seed=0, scale=1.0) -> xr
             f"{name}_primary_velocity": (p, model.los_velocity(pts.x, pts.y, epochs, p_inc,
                                                                primary.heading),
                                          {"units": "mm/yr"}),
-            f"{name}_nuisance": ((p, t), pts.nuisance.astype(np.float32),
-                                 {"units": "mm", "long_name": "atmospheric delay + orbital ramp"
-                                  " (before referencing)"}),
+            f"{name}_nuisance": ((p, t), (pts.nuisance - pts.nuisance[:, :1]).astype(np.float32),
+                                 {"units": "mm", "long_name": "atmospheric delay + orbital ramp "
+                                  "relative to the first date (before the reference point is "
+                                  "subtracted)"}),
             f"{name}_noise_std": (p, pts.noise_std, {"units": "mm"}),
             f"{name}_unwrap_jump": (p, (pts.jump != 0).any(axis=1).astype(np.int8),
                                     {"long_name": "1 where the point has an unwrapping jump"}),
