@@ -66,14 +66,37 @@ def run(
                                                        "config, named after it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
 ):
-    """Run the pipeline on the data a configuration names."""
+    """Run the whole pipeline on the data a configuration names and write the products."""
     from .config import load_config
-    from .load import load_inputs
+    from .pipeline import run as run_pipeline
 
     cfg = load_config(config)
-    inputs = load_inputs(cfg)
-    for line in inputs.summary_lines():
-        typer.echo(line)
+    out = out if out is not None else config.parent / f"{config.stem}_results"
+    validation = run_pipeline(cfg, out, force=force)
+    typer.echo(headline(validation))
+    typer.echo(f"products and report: {out}")
+
+
+def headline(validation: dict) -> str:
+    """The Table 4/6/7 analogues and the truth RMSE per method, as plain text."""
+    lines = []
+    methods = validation.get("methods", {})
+    if methods:
+        lines.append(f"{'method':<12}{'velocity RMSE':>15}{'series RMSE':>13}{'corr %':>9}"
+                     f"{'truth RMSE':>12}")
+        truth = validation.get("truth", {})
+        for name, m in methods.items():
+            t = truth.get(name, {}).get("field_rmse_mm")
+            lines.append(f"{name:<12}{_fmt(m['velocity_rmse_mm_yr'], 'mm/yr'):>15}"
+                         f"{_fmt(m['timeseries_rmse_mm_mean'], 'mm'):>13}"
+                         f"{_fmt(m['cross_correlation_mean'], ''):>9}{_fmt(t, 'mm'):>12}")
+        for key, value in validation.get("improvement_pct", {}).items():
+            lines.append(f"improvement {key}: {value:+.1f} %")
+    return "\n".join(lines)
+
+
+def _fmt(v, unit):
+    return "-" if v is None else f"{v:.2f} {unit}".strip()
 
 
 @app.command()
@@ -99,7 +122,7 @@ def demo(
     from .simulate import write_case
 
     case = out / "case"
-    write_case(case, seed=0, scale=1.0, force=force)
+    typer.echo(write_case(case, seed=0, scale=1.0, force=force))
     run(case / "config.yaml", out=out / "results", force=force)
 
 

@@ -1,0 +1,350 @@
+"""The whole run, stage by stage as in the paper's Figure 2.
+
+load → project LOS → common epochs → temporal resampling → GNSS datum → spatial fusion →
+re-reference → products → validation → report. Each stage is a function of labelled data;
+:func:`run` composes them and writes every output atomically.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time as _time
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from . import datum, spatial, temporal
+from .config import Config, dump_config
+from .errors import StageError
+from .grid import make_grid
+from .load import Inputs, extent, load_inputs
+from .log import logger
+from .project import primary_geometry_at, project_to_primary
+from .series import linear_rate
+from .timegrid import common_epochs
+from .validate import improvements, sample_cube, station_metrics, truth_scores
+
+#: Buffer (m) around the data hull inside which products are kept.
+HULL_BUFFER_M = 60.0
+
+
+@dataclass
+class RunState:
+    """What the stages hand to each other."""
+
+    cfg: Config
+    inputs: Inputs
+    datasets: dict = field(default_factory=dict)      # projected, then resampled, referenced
+    epochs: np.ndarray | None = None
+    temporal_scores: dict = field(default_factory=dict)
+    temporal_method: str | None = None
+    grid: xr.Dataset | None = None
+    products: dict = field(default_factory=dict)      # method -> cube (time, y, x)
+    product_std: dict = field(default_factory=dict)   # method -> std cube or None
+    validation: dict = field(default_factory=dict)
+    station_series: dict = field(default_factory=dict)  # method -> (station, epoch) mm
+    gnss_series: np.ndarray | None = None             # (station, epoch) mm, primary LOS
+    truth: xr.Dataset | None = None
+    timings: dict = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self, state: RunState, name: str):
+        self.state, self.name = state, name
+
+    def __enter__(self):
+        logger.info("stage %s ...", self.name)
+        self.t0 = _time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        dt = _time.perf_counter() - self.t0
+        self.state.timings[self.name] = round(dt, 2)
+        if exc[0] is None:
+            logger.info("stage %s done in %.1f s", self.name, dt)
+
+
+# --------------------------------------------------------------------------- stages
+
+def stage_project(state: RunState) -> None:
+    """Bring every dataset into the primary LOS (paper eq. 1 or the unit-vector form)."""
+    primary = state.inputs.datasets[state.inputs.primary]
+    state.datasets = {
+        name: ds if name == state.inputs.primary
+        else project_to_primary(ds, primary, method=state.cfg.projection)
+        for name, ds in state.inputs.datasets.items()
+    }
+
+
+def stage_epochs(state: RunState) -> None:
+    t = state.cfg.time
+    state.epochs = common_epochs([ds for ds in state.datasets.values()], step_days=t.step_days,
+                                 start=t.start, end=t.end)
+    logger.info("common epochs: %d from %s to %s every %d days", state.epochs.size,
+                state.epochs[0], state.epochs[-1], t.step_days)
+
+
+def stage_temporal(state: RunState) -> None:
+    """Score the resamplers on held-out epochs, choose, resample every dataset."""
+    cfg = state.cfg.temporal
+    methods = ("linear", "pchip", "lstm") if cfg.method in ("auto", "lstm") else \
+        tuple(dict.fromkeys(("linear", "pchip", cfg.method)))
+    for name, ds in state.datasets.items():
+        state.temporal_scores[name] = temporal.score_resamplers(
+            ds, methods=methods, holdout_fraction=cfg.holdout_fraction, seed=state.cfg.seed,
+            config=cfg)
+    if cfg.method == "auto":
+        totals = {m: float(np.mean([s[m]["heldout_rmse_mm"]
+                                    for s in state.temporal_scores.values()]))
+                  for m in methods}
+        state.temporal_method = min(totals, key=totals.get)
+        logger.info("temporal.method auto: %s (mean held-out RMSE %s)", state.temporal_method,
+                    {k: round(v, 3) for k, v in totals.items()})
+    else:
+        state.temporal_method = cfg.method
+    out = {}
+    for name, ds in state.datasets.items():
+        resampler = temporal.make_resampler(state.temporal_method, cfg, seed=state.cfg.seed)
+        out[name] = temporal.resample_dataset(ds, state.epochs, resampler, rezero=True)
+    state.datasets = out
+
+
+def stage_datum(state: RunState) -> None:
+    """Tie every dataset to the GNSS datum (or to a common reference area without GNSS)."""
+    g = state.cfg.gnss
+    if g is not None and g.reference:
+        state.datasets = {
+            name: datum.reference_dataset(ds, state.inputs.gnss, g.reference,
+                                          radius_m=g.radius_m, model=g.offset_model)
+            for name, ds in state.datasets.items()
+        }
+        return
+    x0, y0, radius = _common_reference_area(state)
+    out = {}
+    for name, ds in state.datasets.items():
+        d = np.hypot(ds["x"].values - x0, ds["y"].values - y0)
+        near = d <= radius
+        if not near.any():
+            near = d <= np.sort(d)[min(4, d.size - 1)]
+            logger.warning("%s: no point within %.0f m of the reference area; using the 5 "
+                           "nearest (up to %.0f m)", name, radius, d[near].max())
+        offset = ds["displacement"].isel(point=np.flatnonzero(near)).mean("point")
+        out[name] = ds.assign(displacement=ds["displacement"] - offset)
+        out[name].attrs["datum"] = f"reference area x={x0:.1f} y={y0:.1f} r={radius:.0f} m"
+    state.datasets = out
+
+
+def _common_reference_area(state: RunState) -> tuple[float, float, float]:
+    """The configured reference area, else the 200 m block where the datasets overlap best."""
+    rp = state.cfg.reference_point
+    if rp is not None:
+        from .crs import lonlat_to_xy
+        x, y = lonlat_to_xy([rp.lon], [rp.lat], state.inputs.crs)
+        return float(x[0]), float(y[0]), rp.radius_m
+    block = 200.0
+    counts = []
+    for ds in state.datasets.values():
+        bx = np.floor(ds["x"].values / block).astype(np.int64)
+        by = np.floor(ds["y"].values / block).astype(np.int64)
+        counts.append({k: v for k, v in zip(*np.unique(bx * 10**7 + by, return_counts=True),
+                                             strict=True)})
+    keys = set.intersection(*(set(c) for c in counts)) or set(counts[0])
+    best = max(keys, key=lambda k: (min(c.get(k, 0) for c in counts), k))
+    bx, by = divmod(best, 10**7)
+    logger.info("no GNSS: datasets tied together at the 200 m block of best overlap")
+    return (bx + 0.5) * block, (by + 0.5) * block, block / 2
+
+
+def stage_spatial(state: RunState) -> None:
+    """Fuse all datasets on one grid with the chosen method and the baselines."""
+    cfg = state.cfg.spatial
+    cell = 20.22 if cfg.cell_size_m == "auto" else float(cfg.cell_size_m)
+    xmin, xmax, ymin, ymax = extent(state.inputs)
+    state.grid = make_grid(xmin, xmax, ymin, ymax, cell, crs=state.inputs.crs)
+    x = np.concatenate([ds["x"].values for ds in state.datasets.values()])
+    y = np.concatenate([ds["y"].values for ds in state.datasets.values()])
+    data = np.concatenate([ds["displacement"].values for ds in state.datasets.values()])
+    groups = np.concatenate([np.full(ds.sizes["point"], name)
+                             for name, ds in state.datasets.items()])
+    mask = spatial.hull_mask(state.grid, x, y, HULL_BUFFER_M).values
+    times = state.epochs.astype("datetime64[ns]")
+    methods = [cfg.method] + [b for b in cfg.baselines if b != cfg.method]
+    for method in methods:
+        t0 = _time.perf_counter()
+        interp = spatial.make_interpolator(method, cfg, seed=state.cfg.seed)
+        interp.fit((x, y), data, groups=groups)
+        if "return_std" in inspect.signature(interp.predict).parameters:
+            cube, std = spatial.grid(interp, state.grid, time=times, mask=mask, return_std=True)
+        else:
+            cube, std = spatial.grid(interp, state.grid, time=times, mask=mask), None
+        name = "synergic" if method == cfg.method else method
+        state.products[name] = cube
+        state.product_std[name] = std
+        state.timings[f"spatial_{method}"] = round(_time.perf_counter() - t0, 2)
+        logger.info("spatial %s: %.1f s", method, _time.perf_counter() - t0)
+
+
+def _primary_geometry_at_station(state: RunState, station: str):
+    g = state.inputs.gnss
+    primary = state.inputs.datasets[state.inputs.primary]
+    inc, head = primary_geometry_at(primary, g["x"].sel(station=[station]).values,
+                                    g["y"].sel(station=[station]).values)
+    return float(inc[0]), float(head[0])
+
+
+def stage_rereference(state: RunState) -> None:
+    """Re-reference every fused product to the final GNSS reference (paper §4.2.4)."""
+    g = state.cfg.gnss
+    if g is None or not g.final_reference:
+        return
+    inc, head = _primary_geometry_at_station(state, g.final_reference)
+    state.products = {
+        name: datum.reference_grid(cube, state.inputs.gnss, g.final_reference, inc, head,
+                                   radius_m=g.radius_m, model=g.offset_model)
+        for name, cube in state.products.items()
+    }
+
+
+def stage_validate(state: RunState) -> None:
+    """Scores at the GNSS stations (paper Tables 4–7), held-out epochs, and the truth."""
+    v: dict = {"epochs": {"start": str(state.epochs[0]), "end": str(state.epochs[-1]),
+                          "count": int(state.epochs.size),
+                          "step_days": state.cfg.time.step_days}}
+    g = state.cfg.gnss
+    gnss = state.inputs.gnss
+    methods: dict = {}
+    if gnss is not None:
+        stations = datum.validation_stations(gnss, g.reference, g.final_reference)
+        x = gnss["x"].sel(station=stations).values
+        y = gnss["y"].sel(station=stations).values
+        gnss_series = []
+        for s in stations:
+            inc, head = _primary_geometry_at_station(state, s)
+            los = datum.gnss_los(gnss, s, inc, head)
+            gnss_series.append(datum.gnss_on_epochs(np.asarray(los), gnss["time"].values,
+                                                    state.epochs))
+        gnss_series = np.asarray(gnss_series, dtype=float)
+        v["stations"] = list(stations)
+        v["gnss"] = {s: {"velocity_mm_yr": _round(linear_rate(state.epochs, gnss_series[i]))}
+                     for i, s in enumerate(stations)}
+        for name, ds in state.datasets.items():
+            interp = spatial.make_interpolator("idw", state.cfg.spatial, seed=state.cfg.seed)
+            interp.fit((ds["x"].values, ds["y"].values), ds["displacement"].values)
+            state.station_series[name] = interp.predict((x, y))
+        for name, cube in state.products.items():
+            state.station_series[name] = sample_cube(cube, x, y)
+        for name, series in state.station_series.items():
+            methods[name] = station_metrics(series, gnss_series, state.epochs, stations)
+        state.gnss_series = gnss_series
+        v["methods"] = methods
+        v["improvement_pct"] = improvements(methods)
+    v["temporal"] = {name: scores for name, scores in state.temporal_scores.items()}
+    v["temporal_method"] = state.temporal_method
+    if state.truth is not None:
+        v["truth"] = _truth_section(state)
+    v["timings_s"] = state.timings
+    state.validation = v
+
+
+def _truth_section(state: RunState) -> dict:
+    truth = state.truth
+    out = {}
+    for name, cube in state.products.items():
+        vel = linear_rate(state.epochs, cube.transpose("y", "x", "time").values)
+        out[name] = truth_scores(cube, truth["displacement"], truth.get("velocity"), vel)
+    return out
+
+
+def _round(v, nd=3):
+    v = float(v)
+    return round(v, nd) if np.isfinite(v) else None
+
+
+# --------------------------------------------------------------------------- the run
+
+def run(cfg: Config, out, force: bool = False, report: bool = True) -> dict:
+    """Run the whole pipeline and write every product into ``out`` atomically.
+
+    Returns the validation dictionary (also written as ``validation.json``).
+    """
+    from . import products
+    from .log import setup_logging
+
+    with products.atomic_output(out, force=force) as tmp:
+        handler = logging.FileHandler(tmp / "run.log", mode="w", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        try:
+            dump_config(cfg, tmp / "config.resolved.yaml")
+            state = RunState(cfg=cfg, inputs=None)  # type: ignore[arg-type]
+            with _Timer(state, "load"):
+                state.inputs = load_inputs(cfg)
+                for line in state.inputs.summary_lines():
+                    logger.info(line)
+            if cfg.truth is not None:
+                state.truth = _load_truth(cfg.truth)
+            with _Timer(state, "project"):
+                stage_project(state)
+            with _Timer(state, "epochs"):
+                stage_epochs(state)
+            with _Timer(state, "temporal"):
+                stage_temporal(state)
+            with _Timer(state, "datum"):
+                stage_datum(state)
+            with _Timer(state, "spatial"):
+                stage_spatial(state)
+            with _Timer(state, "rereference"):
+                stage_rereference(state)
+            with _Timer(state, "validate"):
+                stage_validate(state)
+            with _Timer(state, "products"):
+                _write_products(state, tmp)
+            if report:
+                from .report import write_report
+                with _Timer(state, "report"):
+                    write_report(state, tmp)
+            (tmp / "validation.json").write_text(json.dumps(state.validation, indent=2))
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+    setup_logging()
+    return state.validation
+
+
+def _load_truth(path):
+    from .simulate import load_truth
+    try:
+        return load_truth(path)
+    except FileNotFoundError:
+        raise StageError(f"{path}: truth file named in the config does not exist") from None
+
+
+def _write_products(state: RunState, out) -> None:
+    from . import products
+
+    crs = state.inputs.crs
+    main = state.products["synergic"]
+    std = state.product_std.get("synergic")
+    products.write_displacement_nc(out / "displacement.nc", main, crs, std=std,
+                                   attrs={"method": state.cfg.spatial.method,
+                                          "temporal_method": state.temporal_method})
+    vel = products.velocity_map(main)
+    products.write_velocity_tif(out / "velocity.tif", vel, state.grid, crs)
+    if std is not None and "time" in getattr(std, "dims", ()):
+        t = (np.asarray(state.epochs, "datetime64[D]").astype("int64") / 365.25)
+        tc = t - t.mean()
+        w = tc / (tc**2).sum()
+        vstd = np.sqrt((std.transpose("time", "y", "x").values ** 2 * w[:, None, None] ** 2)
+                       .sum(axis=0))
+        products.write_velocity_tif(out / "velocity_std.tif",
+                                    xr.DataArray(vstd, dims=("y", "x"),
+                                                 coords={"y": state.grid.y, "x": state.grid.x}),
+                                    state.grid, crs)
+    products.write_points_gpkg(out / "points.gpkg", state.datasets)
+    for name, cube in state.products.items():
+        if name != "synergic":
+            products.write_displacement_nc(out / f"displacement_{name}.nc", cube, crs,
+                                           attrs={"method": name})

@@ -1,0 +1,301 @@
+"""Stage 9: tables (CSV, Markdown), figures like the paper's, and one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .series import linear_rate  # noqa: E402
+
+VELOCITY_CMAP = "RdYlBu"
+
+
+# --------------------------------------------------------------------------- tables
+
+def station_tables(validation: dict) -> dict[str, pd.DataFrame]:
+    """The paper's Tables 4–7 analogues from ``validation.json``'s content.
+
+    Returns ``{"velocity": ..., "cross_correlation": ..., "timeseries_rmse": ...}``: stations
+    as rows, methods as columns, with the summary row (RMSE or mean) last.
+    """
+    if "methods" not in validation:
+        return {}
+    stations = validation["stations"]
+    methods = list(validation["methods"])
+    tables = {}
+    for key, metric, summary, label in (
+        ("velocity", "velocity_mm_yr", "velocity_rmse_mm_yr", "RMSE"),
+        ("cross_correlation", "cross_correlation", "cross_correlation_mean", "Mean"),
+        ("timeseries_rmse", "timeseries_rmse_mm", "timeseries_rmse_mm_mean", "Mean"),
+    ):
+        rows = {s: [validation["methods"][m]["stations"][s][metric] for m in methods]
+                for s in stations}
+        rows[label] = [validation["methods"][m][summary] for m in methods]
+        df = pd.DataFrame.from_dict(rows, orient="index", columns=methods)
+        if key == "velocity":
+            df["GNSS"] = [validation["gnss"][s]["velocity_mm_yr"] for s in stations] + [None]
+        df.index.name = "station"
+        tables[key] = df
+    return tables
+
+
+def truth_table(validation: dict) -> pd.DataFrame | None:
+    if "truth" not in validation:
+        return None
+    df = pd.DataFrame(validation["truth"]).T
+    df.index.name = "method"
+    return df
+
+
+def temporal_table(validation: dict) -> pd.DataFrame | None:
+    rows = {}
+    for ds, scores in validation.get("temporal", {}).items():
+        for method, s in scores.items():
+            rows[(ds, method)] = s
+    if not rows:
+        return None
+    df = pd.DataFrame(rows).T
+    df.index.names = ["dataset", "resampler"]
+    return df
+
+
+def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
+    """Write every table as ``tables/<name>.csv`` and ``tables/<name>.md``."""
+    out = Path(out) / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    tables = dict(station_tables(validation))
+    for name, df in (("truth", truth_table(validation)),
+                     ("temporal", temporal_table(validation))):
+        if df is not None:
+            tables[name] = df
+    for name, df in tables.items():
+        df.to_csv(out / f"{name}.csv")
+        (out / f"{name}.md").write_text(df.to_markdown(floatfmt=".2f") + "\n")
+    return tables
+
+
+# --------------------------------------------------------------------------- figures
+
+def _velocity_limits(values) -> tuple[float, float]:
+    v = np.concatenate([np.ravel(a) for a in values])
+    v = v[np.isfinite(v)]
+    lim = float(np.nanpercentile(np.abs(v), 99)) if v.size else 1.0
+    return -lim, lim
+
+
+def _stations(ax, state):
+    g = state.inputs.gnss
+    if g is None:
+        return
+    refs = set(state.cfg.gnss.reference) | {state.cfg.gnss.final_reference}
+    for s in g["station"].values:
+        x, y = float(g["x"].sel(station=s)), float(g["y"].sel(station=s))
+        ax.plot(x, y, "^", color="k" if s in refs else "w", mec="k", ms=7)
+        ax.annotate(s, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
+
+
+def fig_velocity_maps(state, path):
+    """Velocity of each dataset's points and of the fused product, one colour scale (Figs 6, 7, 9)."""
+    names = list(state.datasets)
+    synergic = state.products["synergic"]
+    vel = linear_rate(state.epochs, synergic.transpose("y", "x", "time").values)
+    vlim = _velocity_limits([vel] + [state.datasets[n]["velocity"].values for n in names])
+    fig, axes = plt.subplots(1, len(names) + 1, figsize=(5 * (len(names) + 1), 4.6),
+                             sharex=True, sharey=True, constrained_layout=True)
+    for ax, name in zip(axes, names, strict=False):
+        ds = state.datasets[name]
+        v = linear_rate(state.epochs, ds["displacement"].values)
+        sc = ax.scatter(ds["x"], ds["y"], c=v, s=4, cmap=VELOCITY_CMAP, vmin=vlim[0],
+                        vmax=vlim[1])
+        ax.set_title(f"{name}: {ds.sizes['point']} points")
+        _stations(ax, state)
+    g = state.grid
+    axes[-1].imshow(vel, extent=_extent(g), origin="upper", cmap=VELOCITY_CMAP,
+                    vmin=vlim[0], vmax=vlim[1])
+    axes[-1].set_title(f"synergic ({state.cfg.spatial.method})")
+    _stations(axes[-1], state)
+    for ax in axes:
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (m)")
+    axes[0].set_ylabel("y (m)")
+    fig.colorbar(sc, ax=axes, label="LOS velocity (mm/yr, + toward satellite)", shrink=0.8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _extent(g):
+    c = float(g.attrs["cell_size"])
+    return (float(g.x[0]) - c / 2, float(g.x[-1]) + c / 2, float(g.y[-1]) - c / 2,
+            float(g.y[0]) + c / 2)
+
+
+def fig_histograms(state, path):
+    """Velocity histograms of each dataset and of the fused cells (Figs 8, 10)."""
+    series = {n: linear_rate(state.epochs, ds["displacement"].values)
+              for n, ds in state.datasets.items()}
+    series["synergic"] = linear_rate(
+        state.epochs, state.products["synergic"].transpose("y", "x", "time").values).ravel()
+    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.4),
+                             constrained_layout=True)
+    for ax, (name, v) in zip(axes, series.items(), strict=True):
+        v = v[np.isfinite(v)]
+        ax.hist(v, bins=np.arange(np.floor(v.min()) - 0.5, np.ceil(v.max()) + 1.5, 1.0),
+                color="0.4")
+        inside = np.mean((v >= -15) & (v <= 0)) * 100
+        ax.set_title(f"{name} (n={v.size}; {inside:.1f}% in −15…0)")
+        ax.set_xlabel("LOS velocity (mm/yr)")
+    axes[0].set_ylabel("count")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def fig_station_series(state, path):
+    """Time series of every method against GNSS at each validation station (Figs 12, 13)."""
+    stations = state.validation.get("stations", [])
+    if not stations:
+        return False
+    n = len(stations)
+    ncol = 3
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 2.8 * nrow), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    t = state.epochs.astype("datetime64[D]")
+    gnss = state.gnss_series
+    for i, s in enumerate(stations):
+        ax = axes.flat[i]
+        gm = np.nanmean(gnss[i])
+        ax.plot(t, gnss[i] - gm, "k.", ms=3, label="GNSS (LOS)")
+        for name, ser in state.station_series.items():
+            d = ser[i] - np.nanmean(ser[i] - gnss[i]) - gm
+            ax.plot(t, d, lw=1.4 if name == "synergic" else 0.9, label=name)
+        ax.set_title(s)
+        ax.set_ylabel("mm")
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, ncol=2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def fig_uncertainty(state, path):
+    std = state.product_std.get("synergic")
+    if std is None:
+        return False
+    arr = std.mean("time") if "time" in std.dims else std
+    fig, ax = plt.subplots(figsize=(5.5, 4.6), constrained_layout=True)
+    im = ax.imshow(np.asarray(arr), extent=_extent(state.grid), origin="upper", cmap="magma_r")
+    _stations(ax, state)
+    ax.set_title("synergic: mean per-epoch standard deviation")
+    fig.colorbar(im, ax=ax, label="mm")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def fig_differences(state, path):
+    """Velocity difference maps between the fused product and each baseline."""
+    others = [m for m in state.products if m != "synergic"]
+    if not others:
+        return False
+    vel = {m: linear_rate(state.epochs, c.transpose("y", "x", "time").values)
+           for m, c in state.products.items()}
+    diffs = {m: vel["synergic"] - vel[m] for m in others}
+    lim = max(_velocity_limits(list(diffs.values()))[1], 0.5)
+    fig, axes = plt.subplots(1, len(others), figsize=(5 * len(others), 4.4),
+                             constrained_layout=True, squeeze=False)
+    for ax, m in zip(axes[0], others, strict=True):
+        im = ax.imshow(diffs[m], extent=_extent(state.grid), origin="upper", cmap="PuOr",
+                       vmin=-lim, vmax=lim)
+        ax.set_title(f"synergic − {m}")
+        _stations(ax, state)
+    fig.colorbar(im, ax=axes, label="velocity difference (mm/yr)", shrink=0.8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# --------------------------------------------------------------------------- page
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
+
+
+def reading(validation: dict) -> list[str]:
+    """A few plain sentences on what the tables say (whichever method wins)."""
+    lines = []
+    methods = validation.get("methods", {})
+    if methods:
+        ts = {m: v["timeseries_rmse_mm_mean"] for m, v in methods.items()
+              if v.get("timeseries_rmse_mm_mean") is not None}
+        vr = {m: v["velocity_rmse_mm_yr"] for m, v in methods.items()
+              if v.get("velocity_rmse_mm_yr") is not None}
+        if ts:
+            best = min(ts, key=ts.get)
+            lines.append(f"Lowest mean time-series RMSE at the {len(validation['stations'])} "
+                         f"validation stations: {best} ({ts[best]:.2f} mm); "
+                         + ", ".join(f"{m} {v:.2f}" for m, v in sorted(ts.items(),
+                                                                       key=lambda kv: kv[1])))
+        if vr:
+            best = min(vr, key=vr.get)
+            lines.append(f"Lowest velocity RMSE: {best} ({vr[best]:.2f} mm/yr).")
+    truth = validation.get("truth")
+    if truth:
+        fr = {m: v["field_rmse_mm"] for m, v in truth.items() if v.get("field_rmse_mm")}
+        if fr:
+            best = min(fr, key=fr.get)
+            lines.append(f"Against the simulated truth everywhere on the grid, {best} has the "
+                         f"lowest error ({fr[best]:.2f} mm).")
+    if validation.get("temporal_method"):
+        lines.append(f"Temporal resampling used: {validation['temporal_method']}.")
+    return lines
+
+
+def write_report(state, out) -> Path:
+    """Write ``figures/*.png``, ``tables/*`` and ``report.html`` into ``out``."""
+    out = Path(out)
+    figdir = out / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    figures = []
+    fig_velocity_maps(state, figdir / "velocity_maps.png")
+    figures.append(("Mean LOS velocity per dataset and fused", figdir / "velocity_maps.png"))
+    fig_histograms(state, figdir / "velocity_histograms.png")
+    figures.append(("Velocity histograms", figdir / "velocity_histograms.png"))
+    if fig_station_series(state, figdir / "station_timeseries.png"):
+        figures.append(("Time series at the validation stations",
+                        figdir / "station_timeseries.png"))
+    if fig_uncertainty(state, figdir / "uncertainty.png"):
+        figures.append(("Uncertainty of the fused product", figdir / "uncertainty.png"))
+    if fig_differences(state, figdir / "differences.png"):
+        figures.append(("Differences between methods", figdir / "differences.png"))
+    tables = write_tables(state.validation, out)
+    titles = {"velocity": "Velocity at GNSS stations, mm/yr (Table 4)",
+              "cross_correlation": "Cross-correlation with GNSS, % (Table 5)",
+              "timeseries_rmse": "Time-series RMSE w.r.t. GNSS, mm (Tables 6–7)",
+              "truth": "Error against the simulated truth",
+              "temporal": "Temporal resampling, held-out epochs (mm)"}
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>insarfusion report"
+             "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 6px;"
+             "text-align:right}img{max-width:100%}</style></head><body>",
+             "<h1>insarfusion report</h1>"]
+    parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>"
+                                  for s in reading(state.validation)) + "</ul>")
+    for name, df in tables.items():
+        parts.append(f"<h2>{html.escape(titles.get(name, name))}</h2>")
+        parts.append(df.to_html(float_format=lambda v: f"{v:.2f}", na_rep="–"))
+    for title, path in figures:
+        parts.append(f"<h2>{html.escape(title)}</h2>{_img(path)}")
+    parts.append("</body></html>")
+    page = out / "report.html"
+    page.write_text("\n".join(parts), encoding="utf-8")
+    return page
