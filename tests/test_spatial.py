@@ -247,6 +247,8 @@ def test_make_interpolator_uses_config():
     idw = make_interpolator("idw", cfg)
     assert (idw.k, idw.power) == (3, 1.0)
     assert isinstance(make_interpolator("linear"), LinearInterpolator)
+    cnn = make_interpolator("cnn", SpatialConfig(cell_size_m=40.0, cnn={"filters": 8}), seed=5)
+    assert (cnn.cell_size, cnn.filters, cnn.seed) == (40.0, 8, 5)
     with pytest.raises(InputError, match="unknown spatial method"):
         make_interpolator("spline")
 

@@ -571,10 +571,18 @@ def make_interpolator(method, config=None, seed=0) -> SpatialInterpolator:
         return KrigingInterpolator(variogram_model=kc.variogram_model, k=kc.k,
                                    max_fit_points=kc.max_fit_points, nlags=kc.nlags, seed=seed)
     if method == "cnn":
-        from . import cnn
+        import inspect
 
+        from .cnn import CNNFusion
+
+        accepted = inspect.signature(CNNFusion).parameters
         cnn_config = getattr(config, "cnn", None)
-        return cnn.CNNInterpolator(config=cnn_config, seed=seed)
+        params = {} if cnn_config is None else {
+            key: value for key, value in cnn_config.model_dump().items() if key in accepted}
+        cell_size = getattr(config, "cell_size_m", None)
+        if isinstance(cell_size, int | float):
+            params["cell_size"] = float(cell_size)
+        return CNNFusion(**params, seed=seed)
     raise InputError(f"unknown spatial method {method!r}; expected one of {METHODS}")
 
 
