@@ -87,7 +87,7 @@ def test_velocity_histograms_have_the_papers_shape(case, name, column):
     assert -40 <= velocity.min() <= -22, velocity.min()     # paper: -33 (CSK), -28 (S1A)
     assert 8 <= velocity.max() <= 20, velocity.max()        # paper: +14
     assert mode_upper_edge <= 0.0                           # the modal 1-mm/yr bin is negative
-    assert np.mean((velocity >= -15) & (velocity <= 0)) > 0.55  # paper: ~75 % in -13..0
+    assert np.mean((velocity >= -15) & (velocity <= 0)) > 0.5  # "most"; paper: ~75 % in -13..0
 
 
 def test_same_seed_same_bytes_other_seed_differs(case, tmp_path):

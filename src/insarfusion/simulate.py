@@ -90,8 +90,8 @@ HIGHWAY_LINE = (60.0, 0.10, 15.0)
 STATIONS = {
     "M01": (640.0, 640.0, "reference"),
     "M21": (-655.0, 635.0, "reference"),
-    "M09": (-50.0, 180.0, "validation"),
-    "M10": (-30.0, 20.0, "validation"),
+    "M09": (-70.0, 280.0, "validation"),
+    "M10": (-120.0, 40.0, "validation"),
     "M15": (-405.0, -115.0, "validation"),
     "M17": (-610.0, 400.0, "validation"),
     "M18": (490.0, 160.0, "validation"),
@@ -110,7 +110,8 @@ class Landslide:
     Horizontal motion is along ``azimuth`` (degrees clockwise from north) at ``speed`` (mm/yr)
     over the body and tapers to zero over its outer margin. Along the motion, ``s`` runs from
     −1 at the crown to +1 at the toe (``reach`` metres from the centre): the crown subsides
-    (peak ``crown_sink * speed``) and the toe bulges (peak ``toe_rise * speed``). The annual
+    (peak ``crown_sink * speed``) and the toe bulges (peak ``toe_rise * speed``, centred at
+    ``s = toe_at``). The annual
     term has amplitude ``seasonal_mm`` (mm) over the body.
     """
 
@@ -124,6 +125,7 @@ class Landslide:
     crown_sink: float
     toe_rise: float
     seasonal_mm: float
+    toe_at: float = 0.8
 
     #: Width of the marginal taper, as a fraction of the normalised radius.
     EDGE = 0.2
@@ -150,7 +152,7 @@ class Landslide:
         taper = _smoothstep((1.0 - self.radius(u, v)) / self.EDGE)
         s = self.along(u, v)
         az = np.deg2rad(self.azimuth)
-        up = taper * (self.toe_rise * _bump(s, 0.8, 0.28)
+        up = taper * (self.toe_rise * _bump(s, self.toe_at, 0.28)
                       - self.crown_sink * _bump(s, -0.7, 0.45))
         return np.stack([taper * np.sin(az), taper * np.cos(az), up])
 
@@ -176,7 +178,8 @@ def _bump(s, middle, half_width):
 
 LANDSLIDES = (
     Landslide("west", centre=(-345.0, -100.0), half_x=375.0, half_y=600.0, azimuth=45.0,
-              reach=650.0, speed=15.0, crown_sink=0.45, toe_rise=0.9, seasonal_mm=2.5),
+              reach=650.0, speed=15.0, crown_sink=0.45, toe_rise=0.6, seasonal_mm=2.5,
+              toe_at=0.55),
     Landslide("east", centre=(375.0, -90.0), half_x=335.0, half_y=610.0, azimuth=0.0,
               reach=610.0, speed=25.0, crown_sink=0.5, toe_rise=0.85, seasonal_mm=2.0),
 )
