@@ -27,9 +27,6 @@ from .series import linear_rate
 from .timegrid import common_epochs
 from .validate import improvements, sample_cube, station_metrics, truth_scores
 
-#: Buffer (m) around the data hull inside which products are kept.
-HULL_BUFFER_M = 60.0
-
 
 @dataclass
 class RunState:
@@ -161,15 +158,23 @@ def _common_reference_area(state: RunState) -> tuple[float, float, float]:
 def stage_spatial(state: RunState) -> None:
     """Fuse all datasets on one grid with the chosen method and the baselines."""
     cfg = state.cfg.spatial
-    cell = 20.22 if cfg.cell_size_m == "auto" else float(cfg.cell_size_m)
-    xmin, xmax, ymin, ymax = extent(state.inputs)
-    state.grid = make_grid(xmin, xmax, ymin, ymax, cell, crs=state.inputs.crs)
     x = np.concatenate([ds["x"].values for ds in state.datasets.values()])
     y = np.concatenate([ds["y"].values for ds in state.datasets.values()])
     data = np.concatenate([ds["displacement"].values for ds in state.datasets.values()])
     groups = np.concatenate([np.full(ds.sizes["point"], name)
                              for name, ds in state.datasets.items()])
-    mask = spatial.hull_mask(state.grid, x, y, HULL_BUFFER_M).values
+    if cfg.cell_size_m == "auto":
+        # a handful of epochs spread over the span is enough to rank the candidates
+        few = np.unique(np.linspace(0, data.shape[1] - 1, 6).round().astype(int))[1:]
+        cell, scores = spatial.choose_cell_size(x, y, data[:, few],
+                                                candidates=cfg.cell_size_candidates_m,
+                                                seed=state.cfg.seed)
+        state.validation["cell_size_cv_rmse_mm"] = {str(k): v for k, v in scores.items()}
+    else:
+        cell = float(cfg.cell_size_m)
+    xmin, xmax, ymin, ymax = extent(state.inputs)
+    state.grid = make_grid(xmin, xmax, ymin, ymax, cell, crs=state.inputs.crs)
+    mask = spatial.hull_mask(state.grid, x, y, cfg.mask_buffer_m).values
     times = state.epochs.astype("datetime64[ns]")
     methods = [cfg.method] + [b for b in cfg.baselines if b != cfg.method]
     for method in methods:
@@ -210,9 +215,10 @@ def stage_rereference(state: RunState) -> None:
 
 def stage_validate(state: RunState) -> None:
     """Scores at the GNSS stations (paper Tables 4–7), held-out epochs, and the truth."""
-    v: dict = {"epochs": {"start": str(state.epochs[0]), "end": str(state.epochs[-1]),
-                          "count": int(state.epochs.size),
-                          "step_days": state.cfg.time.step_days}}
+    v: dict = {**state.validation,
+               "epochs": {"start": str(state.epochs[0]), "end": str(state.epochs[-1]),
+                          "count": int(state.epochs.size), "step_days": state.cfg.time.step_days},
+               "cell_size_m": float(state.grid.attrs["cell_size"])}
     g = state.cfg.gnss
     gnss = state.inputs.gnss
     methods: dict = {}

@@ -83,15 +83,17 @@ def improvements(methods: dict, reference="synergic") -> dict:
 
 def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
                  velocity=None) -> dict:
-    """Error of a product against the truth on the cells and epochs both have (mm, mm/yr)."""
-    t = truth.sel(time=cube["time"], x=cube["x"], y=cube["y"], method="nearest",
-                  tolerance=1e-3 * float(abs(cube["x"][1] - cube["x"][0])) if cube.sizes["x"] > 1
-                  else None)
-    diff = cube.values - t.values
-    out = {"field_rmse_mm": _r(rmse(diff))}
+    """Error of a product against the truth on the cells and epochs both have (mm, mm/yr).
+
+    The truth is interpolated (bilinearly) to the product's cell centres, so products on any
+    grid can be scored.
+    """
+    t = truth.sel(time=cube["time"], method="nearest").interp(x=cube["x"], y=cube["y"])
+    out = {"field_rmse_mm": _r(rmse(cube.transpose("time", "y", "x").values
+                                    - t.transpose("time", "y", "x").values))}
     if truth_velocity is not None and velocity is not None:
-        tv = truth_velocity.sel(x=cube["x"], y=cube["y"], method="nearest")
-        out["velocity_rmse_mm_yr"] = _r(rmse(np.asarray(velocity) - tv.values))
+        tv = truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values
+        out["velocity_rmse_mm_yr"] = _r(rmse(np.asarray(velocity) - tv))
     return out
 
 
