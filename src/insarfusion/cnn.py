@@ -179,7 +179,7 @@ class CNNFusion(SpatialInterpolator):
     patience : int
         Early stopping: passes without improvement of the validation loss.
     patch_size : int
-        Side of the training patches, cells (multiple of 4); a quarter of it is the context
+        Side of the training patches, cells (multiple of 4); half of it is the context
         margin of inference tiles.
     tile_size : int
         Side of the kept core of inference tiles, cells; larger tiles waste less on margins.
@@ -195,7 +195,9 @@ class CNNFusion(SpatialInterpolator):
     mc_samples : int
         Stochastic passes (dropout on) at inference; the product is their mean and
         ``fused_std_`` their standard deviation. With ``blind_spot`` the passes cycle through
-        the four views. ``0`` or ``1``: one deterministic pass per view, no uncertainty.
+        the four views, at least twice (observed cells are sampled only by the views hiding
+        them, so by ``mc_samples / 4`` passes). ``0`` or ``1``: one deterministic pass per
+        view, no uncertainty (``fused_std_`` is NaN).
     max_train_seconds : float or None
         Training stops after this wall-clock time (then the run depends on the machine's
         speed; leave it unreached for bit-reproducible runs).
@@ -518,7 +520,10 @@ class CNNFusion(SpatialInterpolator):
         values, masks = normalised, observed
         n_views = _N_VIEWS if self.blind_spot else 1
         stochastic = self.mc_samples > 1
-        n_passes = max(self.mc_samples, n_views) if stochastic else n_views
+        # every cell needs two stochastic samples at least for a standard deviation
+        n_passes = (n_views * max(2 if n_views > 1 else self.mc_samples,
+                                  -(-self.mc_samples // n_views))
+                    if stochastic else n_views)
         colours = _view_colours(ny, nx)
         net.train(stochastic)  # dropout on for MC sampling
         mean = np.zeros((n_time, ny, nx))
@@ -561,11 +566,11 @@ class CNNFusion(SpatialInterpolator):
     def _tiled(self, torch, net, inputs):
         """Network output (B, H, W) over a padded grid, in overlapping tiles.
 
-        Each tile is a ``tile_size`` core plus a margin of ``patch_size // 4`` cells on each
+        Each tile is a ``tile_size`` core plus a margin of ``patch_size // 2`` cells on each
         side; only the core is kept, so every kept cell saw at least the margin of context.
         """
         core = self.tile_size
-        margin = self.patch_size // 4
+        margin = self.patch_size // 2
         _, _, h, w = inputs.shape
         out = torch.empty((inputs.shape[0], h, w), device=inputs.device)
         for r0 in range(0, h, core):

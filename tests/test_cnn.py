@@ -1,0 +1,164 @@
+"""CNN fusion (insarfusion.cnn): tiny grids, tiny networks, few epochs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from insarfusion.cnn import CNNFusion  # noqa: E402
+from insarfusion.errors import InputError  # noqa: E402
+from insarfusion.estimators import spatial_blocks  # noqa: E402
+
+CELL = 20.0
+TINY = dict(cell_size=CELL, filters=8, patch_size=16, n_patches=40, epochs=3, batch_size=8,
+            mc_samples=8, max_train_seconds=None, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def interleaved_points(side_cells=24, n_time=4, noise=0.0, seed=0):
+    """Two lattices offset by half a step (datasets "A" and "B") sampling a tilted plane."""
+    rng = np.random.default_rng(seed)
+    step = 1.5 * CELL
+    gx, gy = np.meshgrid(np.arange(0, side_cells * CELL, step), np.arange(0, side_cells * CELL, step))
+    xa, ya = gx.ravel(), gy.ravel()
+    xb, yb = xa + step / 2, ya + step / 2
+    x = np.concatenate([xa, xb])
+    y = np.concatenate([ya, yb])
+    groups = np.array(["A"] * xa.size + ["B"] * xb.size)
+    clean = plane(x, y, n_time)
+    return x, y, clean + noise * rng.standard_normal(clean.shape), clean, groups
+
+
+def plane(x, y, n_time):
+    amplitude = np.arange(1, n_time + 1)[None, :]
+    return amplitude * (0.01 * np.asarray(x)[:, None] - 0.005 * np.asarray(y)[:, None])
+
+
+def test_fused_shapes_and_coordinates():
+    x, y, data, _, groups = interleaved_points()
+    model = CNNFusion(**TINY).fit((x, y), data, groups)
+    ny, nx = model.grid_.sizes["y"], model.grid_.sizes["x"]
+    assert model.fused_.dims == ("time", "y", "x")
+    assert model.fused_.shape == (4, ny, nx) == model.fused_std_.shape
+    np.testing.assert_array_equal(model.fused_["x"].values, model.grid_["x"].values)
+    np.testing.assert_array_equal(model.fused_["y"].values, model.grid_["y"].values)
+    assert np.all(np.diff(model.fused_["x"].values) > 0)
+    assert np.all(np.diff(model.fused_["y"].values) < 0)
+    assert model.grid_["x"].values.min() < x.min() and model.grid_["x"].values.max() > x.max()
+    assert np.isfinite(model.fused_.values).all()
+    assert (model.fused_std_.values >= 0).all()
+    assert model.datasets_ == ["A", "B"]
+    assert model.grid() is model.fused_
+    assert len(model.history_["train_loss"]) == len(model.history_["val_loss"]) <= 3
+    assert np.isfinite(model.test_rmse_)
+
+
+def test_single_epoch_gives_2d_field_and_1d_prediction():
+    x, y, data, _, groups = interleaved_points(n_time=1)
+    model = CNNFusion(**TINY).fit((x, y), data[:, 0], groups)
+    assert model.fused_.dims == ("y", "x")
+    assert model.predict((x[:5], y[:5])).shape == (5,)
+
+
+def test_constant_field_is_reproduced():
+    x, y, _, _, groups = interleaved_points(n_time=3)
+    data = np.broadcast_to(np.array([-4.0, 0.0, 7.5]), (x.size, 3)).copy()
+    model = CNNFusion(**TINY).fit((x, y), data, groups)
+    np.testing.assert_allclose(model.fused_.values, np.broadcast_to(
+        np.array([-4.0, 0.0, 7.5])[:, None, None], model.fused_.shape), atol=0.05)
+
+
+def test_plane_reconstructed_at_held_out_blocks_below_noise():
+    noise = 1.0
+    x, y, data, clean, groups = interleaved_points(side_cells=32, n_time=4, noise=noise)
+    held = spatial_blocks(x, y, block_size=5 * CELL, n_folds=6, seed=1) == 0
+    params = dict(TINY, epochs=4, n_patches=60)
+    model = CNNFusion(**params).fit((x[~held], y[~held]), data[~held], groups[~held])
+    error = model.predict((x[held], y[held])) - clean[held]
+    rmse = float(np.sqrt(np.mean(error ** 2)))
+    assert rmse < 0.8 * noise
+
+
+def test_same_seed_same_field_other_seed_differs():
+    x, y, data, _, groups = interleaved_points(noise=0.5)
+    first = CNNFusion(**TINY, seed=3).fit((x, y), data, groups)
+    second = CNNFusion(**TINY, seed=3).fit((x, y), data, groups)
+    other = CNNFusion(**TINY, seed=4).fit((x, y), data, groups)
+    np.testing.assert_array_equal(first.fused_.values, second.fused_.values)
+    np.testing.assert_array_equal(first.fused_std_.values, second.fused_std_.values)
+    assert first.history_["train_loss"] == second.history_["train_loss"]
+    assert not np.array_equal(first.fused_.values, other.fused_.values)
+
+
+def test_tiles_leave_no_seams():
+    x, y, data, _, groups = interleaved_points(side_cells=40, n_time=2, noise=0.5)
+    params = dict(TINY, mc_samples=1)  # deterministic passes: tiling is the only difference
+    whole = CNNFusion(**params, tile_size=1000).fit((x, y), data, groups).fused_.values
+    tiled = CNNFusion(**params, tile_size=8).fit((x, y), data, groups).fused_.values
+    assert tiled.shape[-1] > 3 * 8  # several tiles across
+    field_range = np.ptp(whole)
+    assert np.max(np.abs(tiled - whole)) < 0.01 * field_range
+    # a seam is a kink: curvature across a tile boundary is not larger than elsewhere
+    curvature = np.abs(np.diff(tiled, n=2, axis=-1))  # entry k centres on column k + 1
+    across = np.zeros(curvature.shape[-1], dtype=bool)
+    across[6::8] = across[7::8] = True  # centred on the last/first column of a tile
+    assert curvature[..., across].mean() < 1.5 * curvature[..., ~across].mean()
+
+
+def test_predict_at_cell_centres_equals_fused():
+    x, y, data, _, groups = interleaved_points()
+    model = CNNFusion(**TINY).fit((x, y), data, groups)
+    gx, gy = np.meshgrid(model.grid_["x"].values, model.grid_["y"].values)
+    values = model.predict((gx.ravel(), gy.ravel()))
+    expected = model.fused_.values.reshape(4, -1).T
+    np.testing.assert_allclose(values, expected, rtol=0, atol=1e-9)
+    # halfway between two centres: the mean of the two
+    mid = model.predict(([gx[3, 3] + CELL / 2], [gy[3, 3]]))
+    np.testing.assert_allclose(mid[0], model.fused_.values[:, 3, 3:5].mean(axis=1), atol=1e-9)
+
+
+@pytest.mark.parametrize("groups", ["one", None])
+def test_single_dataset(groups):
+    x, y, data, clean, _ = interleaved_points()
+    labels = np.full(x.size, "S1A") if groups == "one" else None
+    model = CNNFusion(**TINY).fit((x, y), data, labels)
+    assert len(model.datasets_) == 1
+    assert np.isfinite(model.fused_.values).all()
+    assert np.sqrt(np.mean((model.predict((x, y)) - clean) ** 2)) < 0.5 * np.std(clean)
+
+
+def test_nan_values_and_empty_epoch():
+    x, y, data, clean, groups = interleaved_points(n_time=4)
+    rng = np.random.default_rng(0)
+    data[rng.random(data.shape) < 0.3] = np.nan
+    data[:, 2] = np.nan
+    model = CNNFusion(**TINY).fit((x, y), data, groups)
+    fused = model.fused_.values
+    assert np.isnan(fused[2]).all()
+    assert np.isfinite(fused[[0, 1, 3]]).all()
+    prediction = model.predict((x, y))
+    assert np.isnan(prediction[:, 2]).all()
+    assert np.isfinite(prediction[:, [0, 1, 3]]).all()
+
+
+def test_bad_inputs_are_rejected():
+    x, y, data, _, groups = interleaved_points()
+    with pytest.raises(InputError):
+        CNNFusion(**TINY).fit((x, y[:-1]), data, groups)
+    with pytest.raises(InputError):
+        CNNFusion(**TINY).fit((x, y), np.full(data.shape, np.nan), groups)
+    with pytest.raises(InputError):
+        CNNFusion(**TINY).fit((x, y), data, groups[:-1])
+    with pytest.raises(InputError):
+        CNNFusion(**dict(TINY, patch_size=18)).fit((x, y), data, groups)
+    with pytest.raises(RuntimeError):
+        CNNFusion().predict((x, y))
