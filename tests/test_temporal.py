@@ -246,12 +246,13 @@ def test_lstm_recurrent_dropout_only_in_training():
     resampler.fit(dates(days), values)
     network = resampler.network_
     x = torch.randn(3, 12, 4)
+    query = resampler._query_tensors(resampler.days_, "cpu")
     network.eval()
     with torch.no_grad():
-        np.testing.assert_array_equal(network(x).numpy(), network(x).numpy())
+        np.testing.assert_array_equal(network(x, *query).numpy(), network(x, *query).numpy())
         network.train()
         torch.manual_seed(0)
-        assert not torch.equal(network(x), network(x))
+        assert not torch.equal(network(x, *query), network(x, *query))
     network.eval()
 
 
@@ -269,7 +270,7 @@ def test_lstm_beats_series_mean_on_heldout_epochs():
     mean_rmse = np.sqrt(np.mean((np.nanmean(train, axis=1, keepdims=True) - noisy[:, hidden]) ** 2))
     linear = LinearResampler().fit(dates(days), train).predict(dates(days[hidden]))
     linear_rmse = np.sqrt(np.mean((linear - noisy[:, hidden]) ** 2))
-    assert lstm_rmse < 0.5 * mean_rmse
+    assert lstm_rmse < 0.15 * mean_rmse
     assert lstm_rmse < 2.0 * linear_rmse
     assert resampler.history_[-1]["val_loss"] < resampler.history_[0]["val_loss"] * 1.5
     assert np.isfinite(resampler.test_rmse_mm_)

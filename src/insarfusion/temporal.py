@@ -262,6 +262,39 @@ _MIN_SCALE_MM = 1.0
 #: Days that one unit of the "gap" feature stands for.
 _GAP_UNIT_DAYS = 30.0
 
+#: Features of a query date: days from the step before, days to the step after, time.
+_QUERY_FEATURES = 3
+
+
+def _query_features(days, query):
+    """Neighbouring steps and features of query dates on a sequence of dates.
+
+    Parameters
+    ----------
+    days : ndarray (n_step,)
+        Dates of the sequence, days.
+    query : ndarray (n_query,)
+        Query dates, days.
+
+    Returns
+    -------
+    left, right : ndarray (n_query,) of int64
+        Last step strictly before / first step strictly after each query (-1 / n_step where
+        none): the state of the step at the query date itself is never used.
+    features : ndarray (n_query, 3) float32
+        Days since ``left`` and until ``right`` (0 where none) / 30, and the query's time on
+        the sequence's 0..1 scale.
+    """
+    n_step = days.size
+    left = np.searchsorted(days, query, side="left") - 1
+    right = np.searchsorted(days, query, side="right")
+    since = np.where(left >= 0, query - days[np.clip(left, 0, None)], 0.0)
+    until = np.where(right < n_step, days[np.clip(right, None, n_step - 1)] - query, 0.0)
+    span = max(days[-1] - days[0], 1.0)
+    features = np.stack([since / _GAP_UNIT_DAYS, until / _GAP_UNIT_DAYS,
+                         (query - days[0]) / span], axis=1).astype(np.float32)
+    return left.astype(np.int64), right.astype(np.int64), features
+
 
 def _lstm_features(days, values):
     """Features, per-series trend and scale of series on a common sequence of dates.
@@ -366,9 +399,17 @@ def _build_network(n_features, units, layers, dropout, recurrent_dropout, bidire
             self.lstm = nn.LSTM(n_features, units, layers, batch_first=True,
                                 dropout=dropout if layers > 1 else 0.0,
                                 bidirectional=bidirectional)
-            self.head = nn.Linear(units * (2 if bidirectional else 1), 1)
+            self.bidirectional = bidirectional
+            n_state = units * (2 if bidirectional else 1)
+            self.head = nn.Sequential(nn.Linear(n_state + _QUERY_FEATURES, units), nn.Tanh(),
+                                      nn.Linear(units, 1))
 
-        def forward(self, x):
+        def forward(self, x, left, right, query):
+            """Values (batch, n_query) at query dates from the states around each of them.
+
+            ``left``/``right`` (n_query,): index of the last step before / first step after
+            each query (-1 / n_step where none); ``query`` (n_query, 3): its features.
+            """
             if self.training and self.recurrent_dropout > 0:
                 keep = 1.0 - self.recurrent_dropout
                 params = {}
@@ -380,7 +421,13 @@ def _build_network(n_features, units, layers, dropout, recurrent_dropout, bidire
                 hidden, _ = torch.func.functional_call(self.lstm, params, (x,))
             else:
                 hidden, _ = self.lstm(x)
-            return self.head(hidden).squeeze(-1)
+            size = self.lstm.hidden_size
+            none = hidden.new_zeros((hidden.shape[0], 1, size))
+            states = [torch.cat([none, hidden[..., :size]], dim=1)[:, left + 1]]
+            if self.bidirectional:
+                states.append(torch.cat([hidden[..., size:], none], dim=1)[:, right])
+            states.append(query.expand(hidden.shape[0], -1, -1))
+            return self.head(torch.cat(states, dim=-1)).squeeze(-1)
 
     return SeriesLSTM()
 
@@ -392,10 +439,16 @@ class LSTMResampler(TemporalResampler):
     learning rate 0.008, batch 32, 86 epochs. The paper gives no input layout or loss; this
     implementation makes the following choices.
 
-    * **Input.** Each series is one sequence on the dates of the fit (at prediction: the
-      union of those and the requested dates, so irregular sampling is seen as it is). Per
-      step: the displacement (0 where hidden or not observed), an ``observed`` flag, the days
-      since the previous step and the normalised time (:data:`LSTM_FEATURES`).
+    * **Input.** Each series is one sequence on the dates of the fit, so irregular sampling
+      is seen as it is. Per step: the displacement (0 where hidden or not observed), an
+      ``observed`` flag, the days since the previous step and the normalised time
+      (:data:`LSTM_FEATURES`).
+    * **Queries.** The value at any date comes from a small head on the forward state of the
+      last step *before* it, the backward state of the first step *after* it, and the days to
+      each. In training the queries are the hidden observed dates (their own step is blank),
+      at prediction the requested dates: the same computation, so the network is not
+      surprised by dense target grids, and the recurrence runs over the observed dates only
+      (57 steps rather than the 170 of the union with a 12-day grid: 3× faster).
     * **Per-series normalisation.** The least-squares line through the visible values is
       removed and the residual divided by its RMS (at least 1 mm), so one network serves slow
       and fast points; the network predicts the normalised residual.
@@ -407,7 +460,8 @@ class LSTMResampler(TemporalResampler):
       ``patience``; best weights kept) and test series (``test_rmse_mm_``).
     * **Bidirectional layers** (``bidirectional=True``, a deviation from the paper's plain
       LSTM): interpolating needs the epochs after a gap as much as those before it. Each
-      direction has ``units`` units.
+      direction has ``units`` units. With ``bidirectional=False`` the head sees the
+      forward state only, as the paper's "feed the LSTM with actual data up to the time".
     * **Dropout.** ``dropout`` acts between stacked layers (PyTorch's placement).
       :class:`torch.nn.LSTM` has no recurrent dropout; ``recurrent_dropout`` is applied as a
       column mask on the hidden-to-hidden weights, held over all time steps: variational
@@ -438,8 +492,9 @@ class LSTMResampler(TemporalResampler):
         Range of the share of valid epochs hidden per series and epoch in training.
     validation_fraction, test_fraction : float
         Shares of the training sample held out for early stopping and for the test score.
-    predict_batch_size : int
-        Series per batch at prediction.
+    predict_batch_size : int, optional
+        Series per batch at prediction; default 8192 on a GPU and 1024 on the CPU, where
+        larger batches fall out of cache and run slower.
     device : str, optional
         Torch device; default CUDA when available, else CPU.
     n_threads : int, optional
@@ -464,7 +519,7 @@ class LSTMResampler(TemporalResampler):
     def __init__(self, layers=3, units=50, dropout=0.2, recurrent_dropout=0.2,
                  learning_rate=0.008, batch_size=32, epochs=86, patience=10,
                  max_train_series=2000, bidirectional=True, hide_fraction=(0.1, 0.5),
-                 validation_fraction=0.1, test_fraction=0.1, predict_batch_size=8192,
+                 validation_fraction=0.1, test_fraction=0.1, predict_batch_size=None,
                  device=None, n_threads=None, progress=None, seed=0):
         self.layers = layers
         self.units = units
@@ -521,7 +576,14 @@ class LSTMResampler(TemporalResampler):
         return (torch.from_numpy(features), torch.from_numpy(target.astype(np.float32)),
                 torch.from_numpy(hidden))
 
-    def _loss(self, network, tensors, device, batch_size=8192):
+    def _query_tensors(self, query_days, device):
+        """Neighbour indices and features of query dates on the fitted dates, as tensors."""
+        torch = _torch()
+        left, right, features = _query_features(self.days_, query_days)
+        return (torch.from_numpy(left).to(device), torch.from_numpy(right).to(device),
+                torch.from_numpy(features).to(device))
+
+    def _loss(self, network, tensors, query, device, batch_size=8192):
         """Mean squared error (normalised units) on the hidden epochs, no gradient."""
         torch = _torch()
         features, target, mask = tensors
@@ -529,7 +591,7 @@ class LSTMResampler(TemporalResampler):
         with torch.inference_mode():
             for start in range(0, features.shape[0], batch_size):
                 sl = slice(start, start + batch_size)
-                pred = network(features[sl].to(device))
+                pred = network(features[sl].to(device), *query)
                 m = mask[sl].to(device)
                 total += float(((pred - target[sl].to(device)) ** 2)[m].sum())
                 count += int(m.sum())
@@ -570,6 +632,8 @@ class LSTMResampler(TemporalResampler):
             val_tensors = self._batch_tensors(self.values_[val],
                                               _hide_random(valid[val], fixed_rng, self.hide_fraction))
             train_values, train_valid = self.values_[train], valid[train]
+            # queries at every fitted date; the loss keeps the hidden ones
+            at_steps = self._query_tensors(self.days_, device)
 
             best_loss, best_state, best_epoch, waited = np.inf, None, 0, 0
             self.history_ = []
@@ -586,7 +650,7 @@ class LSTMResampler(TemporalResampler):
                     m = mask[rows].to(device)
                     if not m.any():
                         continue
-                    pred = network(features[rows].to(device))
+                    pred = network(features[rows].to(device), *at_steps)
                     loss = ((pred - target[rows].to(device)) ** 2)[m].mean()
                     optimiser.zero_grad()
                     loss.backward()
@@ -594,7 +658,7 @@ class LSTMResampler(TemporalResampler):
                     running += float(loss.detach())
                     n_batches += 1
                 network.eval()
-                val_loss = self._loss(network, val_tensors, device)
+                val_loss = self._loss(network, val_tensors, at_steps, device)
                 self.history_.append({"train_loss": running / max(n_batches, 1),
                                       "val_loss": val_loss})
                 bar.set_postfix(train=f"{running / max(n_batches, 1):.3f}", val=f"{val_loss:.3f}")
@@ -614,8 +678,8 @@ class LSTMResampler(TemporalResampler):
         self.test_rmse_mm_ = np.nan
         if test.size:
             test_hidden = _hide_random(valid[test], fixed_rng, self.hide_fraction)
-            predicted = self._predict_sequence(self.days_, np.where(test_hidden, np.nan,
-                                                                    self.values_[test]))
+            predicted = self._predict_queries(np.where(test_hidden, np.nan, self.values_[test]),
+                                              self.days_)
             error = (predicted - self.values_[test])[test_hidden]
             self.test_rmse_mm_ = float(np.sqrt(np.mean(error**2)))
         logger.info("LSTM trained on %d series (%d validation, %d test): %d epochs, best %d, "
@@ -623,22 +687,25 @@ class LSTMResampler(TemporalResampler):
                     len(test), len(self.history_), best_epoch, best_loss, self.test_rmse_mm_)
         return self
 
-    def _predict_sequence(self, days, values, progress=False):
-        """Network estimate (mm) at every step of series ``values`` on the sequence ``days``."""
+    def _predict_queries(self, values, query_days, progress=False):
+        """Network estimate (mm) at ``query_days`` of series ``values`` on the fitted dates."""
         torch = _torch()
         from tqdm.auto import tqdm
 
         device = self._device()
         network = self.network_.to(device)
-        out = np.empty(values.shape)
-        starts = range(0, values.shape[0], self.predict_batch_size)
+        out = np.empty((values.shape[0], query_days.size))
+        query = self._query_tensors(query_days, device)
+        query_time = query[2][:, 2].cpu().numpy().astype(float)
+        batch = self.predict_batch_size or (8192 if device.type == "cuda" else 1024)
+        starts = range(0, values.shape[0], batch)
         with _torch_threads(self.n_threads), torch.inference_mode():
             for start in tqdm(starts, desc="LSTM prediction", unit="batch", disable=not progress):
-                block = values[start:start + self.predict_batch_size]
-                features, intercept, slope, scale = _lstm_features(days, block)
-                residual = network(torch.from_numpy(features).to(device)).cpu().numpy()
-                time = features[0, :, 3].astype(float)
-                out[start:start + block.shape[0]] = intercept + slope * time + scale * residual
+                block = values[start:start + batch]
+                features, intercept, slope, scale = _lstm_features(self.days_, block)
+                residual = network(torch.from_numpy(features).to(device), *query).cpu().numpy()
+                out[start:start + block.shape[0]] = (intercept + slope * query_time
+                                                     + scale * residual)
         self.network_ = network.cpu()
         return out
 
@@ -646,13 +713,11 @@ class LSTMResampler(TemporalResampler):
         """Displacements (n_series, n_new), mm, at ``time``; observations where they exist."""
         self._check_fitted("network_")
         query = _days(time)
-        sequence = np.union1d(self.days_, query)
-        values = np.full((self.values_.shape[0], sequence.size), np.nan)
-        values[:, np.searchsorted(sequence, self.days_)] = self.values_
-        estimate = self._predict_sequence(sequence, values, progress=self._show_progress())
-        at_query = np.searchsorted(sequence, query)
-        observed = values[:, at_query]
-        result = np.where(np.isfinite(observed), observed, estimate[:, at_query])
+        estimate = self._predict_queries(self.values_, query, progress=self._show_progress())
+        # observations at query dates that were observed are returned as they are
+        position = np.clip(np.searchsorted(self.days_, query), 0, self.days_.size - 1)
+        observed = np.where(self.days_[position] == query, self.values_[:, position], np.nan)
+        result = np.where(np.isfinite(observed), observed, estimate)
         enough = np.isfinite(self.values_).sum(axis=1) >= 2
         return np.where(enough[:, None], result, np.nan)
 
