@@ -73,23 +73,26 @@ def _smooth(torch, images, sigma):
     return flat.reshape(b, c, h, w)
 
 
-def _features(torch, values, masks):
+def _features(torch, values, masks, n_data):
     """Input channels and the fill the network's output is added to.
 
     Parameters
     ----------
-    values, masks : torch.Tensor, shape (B, D, H, W)
-        Normalised per-dataset values (0 where not visible) and visibility masks (0/1).
+    values, masks : torch.Tensor, shape (B, C, H, W)
+        Normalised values (0 where not visible) and visibility masks (0/1): the first
+        ``n_data`` channels are the datasets at the epoch, any further ones context channels.
+    n_data : int
+        Number of dataset channels; only these make the fill.
 
     Returns
     -------
-    inputs : torch.Tensor, shape (B, 2 D + 2 len(FILL_SIGMAS), H, W)
+    inputs : torch.Tensor, shape (B, 2 C + 2 len(FILL_SIGMAS), H, W)
         Values, masks, then per scale the fill and its relative data weight.
     base : torch.Tensor, shape (B, 1, H, W)
         The coarse-to-fine blended fill (normalised units).
     """
-    weight = masks.sum(dim=1, keepdim=True)
-    total = (values * masks).sum(dim=1, keepdim=True)
+    weight = masks[:, :n_data].sum(dim=1, keepdim=True)
+    total = (values[:, :n_data] * masks[:, :n_data]).sum(dim=1, keepdim=True)
     stacked = torch.cat([total, weight], dim=1)
     channels = [values, masks]
     base = None
@@ -192,6 +195,10 @@ class CNNFusion(SpatialInterpolator):
     blind_spot : bool
         Predict observed cells from their neighbours only (four interleaved views), see the
         module notes. If False, one view with all cells visible.
+    temporal_context : bool
+        Add per dataset the mean over epochs of its normalised values (and its mask) as input
+        channels: a low-noise picture of the deformation pattern (hidden where the epoch's
+        cells are hidden).
     mc_samples : int
         Stochastic passes (dropout on) at inference; the product is their mean and
         ``fused_std_`` their standard deviation. With ``blind_spot`` the passes cycle through
@@ -230,7 +237,7 @@ class CNNFusion(SpatialInterpolator):
     def __init__(self, cell_size=DEFAULT_CELL_SIZE, conv_layers=3, filters=64, kernel_size=5,
                  dropout=0.1, learning_rate=1e-3, batch_size=32, epochs=100, patience=10,
                  patch_size=64, tile_size=256, n_patches=320, hide_blocks=12, visible_weight=0.0,
-                 blind_spot=True, mc_samples=8, max_train_seconds=120.0, seed=0,
+                 blind_spot=True, temporal_context=True, mc_samples=8, max_train_seconds=120.0, seed=0,
                  device="auto", pad=2, progress=False):
         self.cell_size = cell_size
         self.conv_layers = conv_layers
@@ -247,6 +254,7 @@ class CNNFusion(SpatialInterpolator):
         self.hide_blocks = hide_blocks
         self.visible_weight = visible_weight
         self.blind_spot = blind_spot
+        self.temporal_context = temporal_context
         self.mc_samples = mc_samples
         self.max_train_seconds = max_train_seconds
         self.seed = seed
@@ -326,6 +334,7 @@ class CNNFusion(SpatialInterpolator):
         normalised = np.where(observed, (gridded - self.center_[:, None, None, None])
                               / self.scale_[:, None, None, None], 0.0).astype(np.float32)
         empty_epochs = ~observed.any(axis=(1, 2, 3))
+        self._context = self._temporal_context(normalised, observed)
         if empty_epochs.any():
             logger.warning("CNN fusion: %d of %d epochs have no data; their fused field is NaN",
                            int(empty_epochs.sum()), n_time)
@@ -337,7 +346,8 @@ class CNNFusion(SpatialInterpolator):
         forked = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=forked):
             torch.manual_seed(self.seed)
-            net = _build_network(torch, 2 * len(self.datasets_) + 2 * len(FILL_SIGMAS),
+            n_channels = len(self.datasets_) + len(self._context[0])
+            net = _build_network(torch, 2 * n_channels + 2 * len(FILL_SIGMAS),
                                  self.filters, self.kernel_size, self.dropout).to(device)
             self._train(torch, net, normalised, observed.astype(np.float32), ~empty_epochs, device)
             start = _time.perf_counter()
@@ -353,6 +363,21 @@ class CNNFusion(SpatialInterpolator):
         self.fused_ = self._as_dataarray(mean, single, "fused displacement")
         self.fused_std_ = self._as_dataarray(std, single, "fused displacement MC-dropout std")
         return self
+
+    def _temporal_context(self, normalised, observed):
+        """Per-dataset mean over epochs of the normalised values and where it exists.
+
+        Averaging many epochs lowers the noise of the deformation pattern; the network sees it
+        beside each epoch's own values. Hidden cells are hidden here too, so nothing of a
+        hidden cell reaches the input.
+        """
+        if not self.temporal_context:
+            empty = np.zeros((0,) + normalised.shape[2:], dtype=np.float32)
+            return empty, empty
+        count = observed.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, normalised.sum(axis=0) / count, 0.0)
+        return mean.astype(np.float32), (count > 0).astype(np.float32)
 
     @staticmethod
     def _epoch_scaling(gridded):
@@ -395,15 +420,20 @@ class CNNFusion(SpatialInterpolator):
                   (margin + extra_x // 2, margin + extra_x - extra_x // 2))
         return np.pad(normalised, widths), np.pad(observed, widths), widths
 
-    def _patch_batch(self, torch, values, masks, starts, hidden, device, augment=None):
+    def _patch_batch(self, torch, values, masks, context, starts, hidden, device, augment=None):
         """Tensors of a batch: visible inputs, fill, targets, target masks of hidden/visible."""
         p = self.patch_size
         rows = starts[:, 1, None] + np.arange(p)
         cols = starts[:, 2, None] + np.arange(p)
         index = (starts[:, 0, None, None, None], np.arange(values.shape[1])[None, :, None, None],
                  rows[:, None, :, None], cols[:, None, None, :])
-        target = torch.from_numpy(values[index]).to(device)
-        obs = torch.from_numpy(masks[index]).to(device)
+        context_values, context_masks = context
+        context_index = (np.arange(context_values.shape[0])[None, :, None, None],
+                         rows[:, None, :, None], cols[:, None, None, :])
+        target = torch.from_numpy(np.concatenate(
+            [values[index], context_values[context_index]], axis=1)).to(device)
+        obs = torch.from_numpy(np.concatenate(
+            [masks[index], context_masks[context_index]], axis=1)).to(device)
         hide = torch.from_numpy(hidden[:, None].astype(np.float32)).to(device)
         if augment is not None:
             k, flip = augment
@@ -411,8 +441,10 @@ class CNNFusion(SpatialInterpolator):
             if flip:
                 target, obs, hide = (torch.flip(t, dims=(3,)) for t in (target, obs, hide))
         visible = obs * (1 - hide)
-        inputs, base = _features(torch, target * visible, visible)
-        return inputs, base, target, obs * hide, visible
+        n_data = values.shape[1]
+        inputs, base = _features(torch, target * visible, visible, n_data)
+        return (inputs, base, target[:, :n_data], (obs * hide)[:, :n_data],
+                visible[:, :n_data])
 
     def _loss(self, net, batch):
         inputs, base, target, hidden_obs, visible = batch
@@ -426,7 +458,8 @@ class CNNFusion(SpatialInterpolator):
 
     def _train(self, torch, net, normalised, observed, usable_epochs, device):
         rng = np.random.default_rng(self.seed)
-        values, masks, _ = self._padded(normalised, observed)
+        values, masks, widths = self._padded(normalised, observed)
+        context = tuple(np.pad(c, ((0, 0),) + widths[2:]) for c in self._context)
         starts = self._draw_patches(rng, usable_epochs, values.shape[-2:])
         order = rng.permutation(self.n_patches)
         n_val = max(1, int(round(0.1 * self.n_patches)))
@@ -443,7 +476,7 @@ class CNNFusion(SpatialInterpolator):
             with torch.no_grad():
                 for b in range(0, indices.size, self.batch_size):
                     chunk = indices[b:b + self.batch_size]
-                    batch = self._patch_batch(torch, values, masks, starts[chunk],
+                    batch = self._patch_batch(torch, values, masks, context, starts[chunk],
                                               fixed_hidden[chunk], device)
                     loss, n = self._loss(net, batch)
                     total += float(loss) * float(n)
@@ -466,7 +499,7 @@ class CNNFusion(SpatialInterpolator):
             for b in range(0, shuffled.size, self.batch_size):
                 chunk = slice(b, b + self.batch_size)
                 augment = (int(rng.integers(4)), bool(rng.integers(2)))
-                batch = self._patch_batch(torch, values, masks, starts[shuffled[chunk]],
+                batch = self._patch_batch(torch, values, masks, context, starts[shuffled[chunk]],
                                           hidden[chunk], device, augment)
                 loss, _ = self._loss(net, batch)
                 optimiser.zero_grad()
@@ -501,7 +534,7 @@ class CNNFusion(SpatialInterpolator):
             for b in range(0, test_idx.size, self.batch_size):
                 chunk = test_idx[b:b + self.batch_size]
                 inputs, base, target, hidden_obs, _ = self._patch_batch(
-                    torch, values, masks, starts[chunk], fixed_hidden[chunk], device)
+                    torch, values, masks, context, starts[chunk], fixed_hidden[chunk], device)
                 scale = torch.from_numpy(self.scale_[starts[chunk, 0]].astype(np.float32))
                 err = (base + net(inputs) - target) * scale.to(device)[:, None, None, None]
                 test_sq += float((err ** 2 * hidden_obs).sum())
@@ -530,7 +563,10 @@ class CNNFusion(SpatialInterpolator):
         sq = np.zeros((n_time, ny, nx))
         count = np.zeros((n_time, ny, nx))
         # epochs per chunk: bound the full-grid feature stack to about 64 M floats
-        per_epoch = ny * nx * (2 * values.shape[1] + 2 * len(FILL_SIGMAS) + 2)
+        n_data = values.shape[1]
+        context_values = torch.from_numpy(self._context[0]).to(device)
+        context_masks = torch.from_numpy(self._context[1]).to(device)
+        per_epoch = ny * nx * (2 * (n_data + len(context_values)) + 2 * len(FILL_SIGMAS) + 2)
         chunk = max(1, min(n_time, 64_000_000 // per_epoch))
         passes = range(n_passes)
         if self.progress:
@@ -544,8 +580,11 @@ class CNNFusion(SpatialInterpolator):
                 for t0 in range(0, n_time, chunk):
                     vals = torch.from_numpy(values[t0:t0 + chunk]).to(device)
                     obs = torch.from_numpy(masks[t0:t0 + chunk]).to(device)
+                    n_chunk = vals.shape[0]
+                    vals = torch.cat([vals, context_values.expand(n_chunk, -1, -1, -1)], dim=1)
+                    obs = torch.cat([obs, context_masks.expand(n_chunk, -1, -1, -1)], dim=1)
                     visible = obs * (1 - hide_t)
-                    inputs, base = _features(torch, vals * visible, visible)
+                    inputs, base = _features(torch, vals * visible, visible, n_data)
                     pred = base[:, 0] + self._tiled(torch, net, inputs)
                     pred = pred.cpu().numpy().astype(float)
                     obs_any = masks[t0:t0 + chunk].any(axis=1)
