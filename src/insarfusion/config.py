@@ -77,6 +77,7 @@ class LSTMConfig(_Strict):
     epochs: int = Field(86, ge=1)
     patience: int = Field(10, ge=1)
     max_train_series: int = Field(2000, ge=1)
+    bidirectional: bool = Field(True, description="bidirectional layers (the paper's are not)")
 
 
 class TemporalConfig(_Strict):
