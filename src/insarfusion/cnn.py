@@ -194,7 +194,8 @@ class CNNFusion(SpatialInterpolator):
         Weight of the error on visible observed cells in the loss (hidden cells weigh 1).
     blind_spot : bool
         Predict observed cells from their neighbours only (four interleaved views), see the
-        module notes. If False, one view with all cells visible.
+        module notes. If False, one view with all cells visible; then give ``visible_weight``
+        a positive value, or the network is never trained on cells it can see.
     temporal_context : bool
         Add per dataset the mean over epochs of its normalised values (and its mask) as input
         channels: a low-noise picture of the deformation pattern (hidden where the epoch's
@@ -270,6 +271,11 @@ class CNNFusion(SpatialInterpolator):
             raise InputError(f"patch_size must be a multiple of 4 and at least 8, got {self.patch_size}")
         if self.kernel_size % 2 == 0:
             raise InputError(f"kernel_size must be odd, got {self.kernel_size}")
+        if self.tile_size < 1:
+            raise InputError(f"tile_size must be positive, got {self.tile_size}")
+        if not self.blind_spot and self.visible_weight <= 0:
+            logger.warning("CNN fusion: blind_spot=False with visible_weight=0 leaves visible "
+                           "cells untrained")
         if self.n_patches < 10:
             raise InputError(f"n_patches must be at least 10 (80/10/10 split), got {self.n_patches}")
 
@@ -447,6 +453,7 @@ class CNNFusion(SpatialInterpolator):
                 visible[:, :n_data])
 
     def _loss(self, net, batch):
+        """MSE on hidden observed cells (+ weighted MSE on visible ones), and their count."""
         inputs, base, target, hidden_obs, visible = batch
         pred = base + net(inputs)
         sq = (pred - target) ** 2
@@ -457,6 +464,7 @@ class CNNFusion(SpatialInterpolator):
         return hidden_loss, hidden_obs.sum()
 
     def _train(self, torch, net, normalised, observed, usable_epochs, device):
+        """Fit the network on seeded patches with early stopping; sets history_, test_rmse_."""
         rng = np.random.default_rng(self.seed)
         values, masks, widths = self._padded(normalised, observed)
         context = tuple(np.pad(c, ((0, 0),) + widths[2:]) for c in self._context)
@@ -497,6 +505,9 @@ class CNNFusion(SpatialInterpolator):
                                     max_block)
             running, steps = 0.0, 0
             for b in range(0, shuffled.size, self.batch_size):
+                if (self.max_train_seconds is not None and steps
+                        and _time.perf_counter() - start > self.max_train_seconds):
+                    break  # budget spent: validate what this epoch has learned, then stop
                 chunk = slice(b, b + self.batch_size)
                 augment = (int(rng.integers(4)), bool(rng.integers(2)))
                 batch = self._patch_batch(torch, values, masks, context, starts[shuffled[chunk]],
