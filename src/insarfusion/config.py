@@ -98,6 +98,9 @@ class CNNConfig(_Strict):
     epochs: int = Field(100, ge=1)
     patience: int = Field(10, ge=1)
     patch_size: int = Field(64, ge=8)
+    n_patches: int = Field(320, ge=10, description="training patches, split 80/10/10")
+    mc_samples: int = Field(8, ge=0, description="MC-dropout passes for the uncertainty")
+    max_train_seconds: float | None = Field(120.0, gt=0)
 
 
 class IDWConfig(_Strict):
