@@ -12,6 +12,11 @@ Baselines come from :mod:`insarfusion.spatial` when it exists, else from the nea
 and inverse-distance interpolators defined here.
 
 Run: ``python benchmarks/bench_cnn.py [--quick] [--threads N]``.
+
+Measured once with the defaults on 2 shared CPU cores (seed 0; 1,000 A and 885 B points,
+79 × 79 cells, 60 epochs; training stopped by the 120 s budget, so not bit-reproducible):
+RMSE grid / held-out, mm: nearest 1.92 / 2.12, IDW 1.11 / 1.24, kriging 1.26 / 1.24,
+linear 1.34 / 1.38, CNN 0.86 / 1.02 (fit 187 s: training 149 s, inference 32 s).
 """
 
 from __future__ import annotations
