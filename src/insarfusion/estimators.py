@@ -43,6 +43,14 @@ class TemporalResampler(BaseEstimator):
     def predict(self, time) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def set_series(self, time, values):
+        """Resample other series (same dates) with what was learned; default: fit again.
+
+        Learned resamplers (the LSTM) keep their trained network, so the model scored on
+        held-out epochs is the very one that then resamples the complete series.
+        """
+        return self.fit(time, values)
+
 
 class SpatialInterpolator(BaseEstimator):
     """Interpolate point values (one or many epochs) in space.

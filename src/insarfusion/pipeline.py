@@ -85,14 +85,20 @@ def stage_epochs(state: RunState) -> None:
 
 
 def stage_temporal(state: RunState) -> None:
-    """Score the resamplers on held-out epochs, choose, resample every dataset."""
+    """Score the resamplers on held-out epochs, choose, resample every dataset.
+
+    Learned resamplers are trained once: the model scored on the held-out epochs then
+    resamples the complete series (it sees every observation as input).
+    """
     cfg = state.cfg.temporal
-    methods = ("linear", "pchip", "lstm") if cfg.method in ("auto", "lstm") else \
+    methods = ("linear", "pchip", "lstm") if cfg.method == "auto" else \
         tuple(dict.fromkeys(("linear", "pchip", cfg.method)))
+    fitted = {}
     for name, ds in state.datasets.items():
-        state.temporal_scores[name] = temporal.score_resamplers(
+        truth = _dataset_truth(state, name)
+        state.temporal_scores[name], fitted[name] = temporal.score_resamplers(
             ds, methods=methods, holdout_fraction=cfg.holdout_fraction, seed=state.cfg.seed,
-            config=cfg)
+            config=cfg, truth=truth, return_fitted=True)
     if cfg.method == "auto":
         totals = {m: float(np.mean([s[m]["heldout_rmse_mm"]
                                     for s in state.temporal_scores.values()]))
@@ -102,11 +108,20 @@ def stage_temporal(state: RunState) -> None:
                     {k: round(v, 3) for k, v in totals.items()})
     else:
         state.temporal_method = cfg.method
-    out = {}
-    for name, ds in state.datasets.items():
-        resampler = temporal.make_resampler(state.temporal_method, cfg, seed=state.cfg.seed)
-        out[name] = temporal.resample_dataset(ds, state.epochs, resampler, rezero=True)
-    state.datasets = out
+    state.datasets = {
+        name: temporal.resample_dataset(ds, state.epochs, fitted[name][state.temporal_method],
+                                        rezero=True, refit=False)
+        for name, ds in state.datasets.items()
+    }
+
+
+def _dataset_truth(state: RunState, name: str):
+    """The true primary-LOS series of a dataset's points on the common epochs, if known."""
+    if state.truth is None or f"{name}_primary" not in state.truth:
+        return None
+    from .simulate import dataset_truth
+
+    return dataset_truth(state.truth, name)["primary"].rename(epoch="time")
 
 
 def stage_datum(state: RunState) -> None:

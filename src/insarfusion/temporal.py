@@ -709,6 +709,21 @@ class LSTMResampler(TemporalResampler):
         self.network_ = network.cpu()
         return out
 
+    def set_series(self, time, values):
+        """Keep the trained network and resample ``values`` (same dates as the fit) instead.
+
+        Raises
+        ------
+        ValueError
+            If ``time`` differs from the dates the network was fitted on.
+        """
+        self._check_fitted("network_")
+        days = _days(time)
+        if days.shape != self.days_.shape or (days != self.days_).any():
+            raise ValueError("set_series needs the dates the LSTM was fitted on")
+        self.values_ = _check_values(values, self.days_.size)
+        return self
+
     def predict(self, time) -> np.ndarray:
         """Displacements (n_series, n_new), mm, at ``time``; observations where they exist."""
         self._check_fitted("network_")
@@ -766,7 +781,7 @@ def rezero_series(values, axis=-1):
 
 
 def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
-                     rezero=True) -> xr.Dataset:
+                     rezero=True, refit=True) -> xr.Dataset:
     """A point dataset resampled onto new epochs.
 
     Parameters
@@ -780,6 +795,10 @@ def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
     rezero : bool
         Make every series relative to the first target epoch (the pipeline's convention:
         series on the common epochs are zero at the first one).
+    refit : bool
+        Fit ``resampler`` on ``ds``; with False a resampler already fitted on these dates
+        (e.g. by :func:`score_resamplers`) only takes the series
+        (:meth:`~insarfusion.estimators.TemporalResampler.set_series`).
 
     Returns
     -------
@@ -789,7 +808,10 @@ def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
         method.
     """
     days = as_days(np.atleast_1d(epochs))
-    resampler.fit(ds["time"].values, ds["displacement"].values)
+    if refit:
+        resampler.fit(ds["time"].values, ds["displacement"].values)
+    else:
+        resampler.set_series(ds["time"].values, ds["displacement"].values)
     resampled = resampler.predict(days)
     if rezero:
         resampled = rezero_series(resampled)
@@ -807,7 +829,7 @@ def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
 
 
 def score_resamplers(ds: xr.Dataset, methods=RESAMPLERS, holdout_fraction=0.1, seed=0,
-                     config=None, truth=None) -> dict:
+                     config=None, truth=None, return_fitted=False):
     """Held-out error of each resampler on one point dataset (same split for all).
 
     A share ``holdout_fraction`` of the interior observed epochs
@@ -831,11 +853,15 @@ def score_resamplers(ds: xr.Dataset, methods=RESAMPLERS, holdout_fraction=0.1, s
         those epochs and both are made relative to the first truth epoch before comparing
         (the reference is not something a resampler can know).
 
+    return_fitted : bool
+        Also return the resamplers fitted without the hidden epochs, ``{method: resampler}``.
+
     Returns
     -------
     dict
         ``{method: {"heldout_rmse_mm": float, "n_heldout": int[, "truth_rmse_mm": float]}}``;
-        the RMSE (mm) is over every hidden (series, epoch) value that was observed.
+        the RMSE (mm) is over every hidden (series, epoch) value that was observed. With
+        ``return_fitted``, the pair ``(scores, fitted)``.
     """
     time = ds["time"].values
     values = ds["displacement"].values
@@ -850,9 +876,10 @@ def score_resamplers(ds: xr.Dataset, methods=RESAMPLERS, holdout_fraction=0.1, s
         truth_days = as_days(truth["time"].values)
         truth_values = rezero_series(truth.transpose("point", "time").values)
 
-    scores = {}
+    scores, fitted = {}, {}
     for method in methods:
         resampler = make_resampler(method, config, seed).fit(time, fit_values)
+        fitted[method] = resampler
         error = resampler.predict(time[hidden]) - observed
         error = error[np.isfinite(error)]
         score = {"heldout_rmse_mm": float(np.sqrt(np.mean(error**2))) if error.size else np.nan,
@@ -867,7 +894,7 @@ def score_resamplers(ds: xr.Dataset, methods=RESAMPLERS, holdout_fraction=0.1, s
                     score["n_heldout"],
                     f", truth RMSE {score['truth_rmse_mm']:.2f} mm" if "truth_rmse_mm" in score
                     else "")
-    return scores
+    return (scores, fitted) if return_fitted else scores
 
 
 def choose_resampler(scores: dict) -> str:
