@@ -187,3 +187,18 @@ def test_cube_must_be_labelled(tmp_path, cube):
         write_displacement_nc(tmp_path / "x.nc", cube.values, CRS)
     with pytest.raises(InputError, match="dims"):
         products.velocity_map(cube.isel(time=0))
+
+
+def test_velocity_std_map_constant_sigma():
+    from insarfusion.products import velocity_std_map
+
+    times = np.arange("2016-01-01", "2018-01-01", 12, dtype="datetime64[D]")
+    cube = xr.DataArray(np.full((times.size, 2, 3), 2.0), dims=("time", "y", "x"),
+                        coords={"time": times.astype("datetime64[ns]"), "y": [15.0, 5.0],
+                                "x": [5.0, 15.0, 25.0]})
+    cube[:, 0, 0] = np.nan
+    years = (times - times[0]).astype(int) / 365.25
+    expected = 2.0 / np.sqrt(((years - years.mean()) ** 2).sum())
+    out = velocity_std_map(cube)
+    assert np.isnan(out.values[0, 0])
+    assert np.allclose(out.values[1], expected)

@@ -238,7 +238,7 @@ class CNNFusion(SpatialInterpolator):
     def __init__(self, cell_size=DEFAULT_CELL_SIZE, conv_layers=3, filters=64, kernel_size=5,
                  dropout=0.1, learning_rate=1e-3, batch_size=32, epochs=100, patience=10,
                  patch_size=64, tile_size=256, n_patches=320, hide_blocks=12, visible_weight=0.0,
-                 blind_spot=True, temporal_context=True, mc_samples=8, max_train_seconds=120.0, seed=0,
+                 blind_spot=True, temporal_context=True, mc_samples=8, max_train_seconds=None, seed=0,
                  device="auto", pad=2, progress=False):
         self.cell_size = cell_size
         self.conv_layers = conv_layers

@@ -200,6 +200,10 @@ def stage_spatial(state: RunState) -> None:
             cube, std = spatial.grid(interp, state.grid, time=times, mask=mask, return_std=True)
         else:
             cube, std = spatial.grid(interp, state.grid, time=times, mask=mask), None
+        if std is None and getattr(interp, "fused_std_", None) is not None:
+            # the CNN's own grid shares cell centres with the run's (same cell size)
+            std = (interp.fused_std_.interp(x=state.grid["x"], y=state.grid["y"])
+                   .assign_coords(time=times).where(mask))
         name = "synergic" if method == cfg.method else method
         state.products[name] = cube
         state.product_std[name] = std
@@ -355,15 +359,8 @@ def _write_products(state: RunState, out) -> None:
     vel = products.velocity_map(main)
     products.write_velocity_tif(out / "velocity.tif", vel, state.grid, crs)
     if std is not None and "time" in getattr(std, "dims", ()):
-        t = (np.asarray(state.epochs, "datetime64[D]").astype("int64") / 365.25)
-        tc = t - t.mean()
-        w = tc / (tc**2).sum()
-        vstd = np.sqrt((std.transpose("time", "y", "x").values ** 2 * w[:, None, None] ** 2)
-                       .sum(axis=0))
-        products.write_velocity_tif(out / "velocity_std.tif",
-                                    xr.DataArray(vstd, dims=("y", "x"),
-                                                 coords={"y": state.grid.y, "x": state.grid.x}),
-                                    state.grid, crs)
+        products.write_velocity_tif(out / "velocity_std.tif", products.velocity_std_map(std),
+                                    state.grid, crs, description="std of the mean LOS velocity")
     products.write_points_gpkg(out / "points.gpkg", state.datasets)
     for name, cube in state.products.items():
         if name != "synergic":

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .conventions import DAYS_PER_YEAR, as_days
 from .crs import crs_string, parse_crs
 from .errors import InputError, StageError
 from .grid import grid_transform
@@ -207,6 +208,25 @@ def velocity_map(cube) -> xr.DataArray:
     return xr.DataArray(rate, dims=("y", "x"), coords={"y": cube["y"], "x": cube["x"]},
                         name="velocity", attrs={"units": "mm/yr",
                                                 "long_name": "mean LOS velocity"})
+
+
+def velocity_std_map(std_cube) -> xr.DataArray:
+    """Standard deviation (mm/yr) of the least-squares velocity from per-epoch std (mm).
+
+    Propagates ``sigma_t`` through the slope's weights ``w_t = (t - tbar) / sum (t - tbar)^2``
+    as if the epochs' errors were independent; errors correlated in time (as the CNN's or an
+    atmosphere's are) make the true uncertainty larger, so read it as a lower bound.
+    """
+    cube = _as_cube(std_cube, "displacement_std")
+    years = as_days(cube["time"].values).astype("int64") / DAYS_PER_YEAR
+    centred = years - years.mean()
+    weights = centred / (centred**2).sum()
+    variance = np.nansum((cube.transpose("time", "y", "x").values
+                          * weights[:, None, None]) ** 2, axis=0)
+    all_nan = ~np.isfinite(cube.values).any(axis=0)
+    out = np.where(all_nan, np.nan, np.sqrt(variance))
+    return xr.DataArray(out, dims=("y", "x"), coords={"y": cube["y"], "x": cube["x"]},
+                        name="velocity_std", attrs={"units": "mm/yr"})
 
 
 def write_velocity_tif(path, velocity, grid, crs, description="mean LOS velocity",

@@ -1,0 +1,133 @@
+"""End to end on the simulated case: every output, finite numbers, and accuracy that can fail."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from insarfusion import datum
+from insarfusion import pipeline as P
+from insarfusion.config import load_config
+from insarfusion.simulate import load_truth, write_case
+
+pytestmark = pytest.mark.slow
+
+VALIDATION_STATIONS = ["M09", "M10", "M15", "M17", "M18", "M19", "M20", "M22", "M23"]
+
+
+def _small_training(cfg):
+    cfg.temporal.lstm.epochs = 3
+    cfg.temporal.lstm.max_train_series = 150
+    cfg.temporal.lstm.units = 16
+    cfg.spatial.cnn.epochs = 1
+    cfg.spatial.cnn.n_patches = 40
+    cfg.spatial.cnn.filters = 16
+    cfg.spatial.cnn.mc_samples = 2
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    write_case(root / "case", seed=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def result(case):
+    cfg = _small_training(load_config(case / "case" / "config.yaml"))
+    validation = P.run(cfg, case / "out")
+    return case / "out", validation
+
+
+def test_every_output_is_written(result):
+    out, validation = result
+    for name in ("displacement.nc", "velocity.tif", "velocity_std.tif", "points.gpkg",
+                 "validation.json", "report.html", "config.resolved.yaml", "run.log",
+                 "figures/velocity_maps.png", "figures/station_timeseries.png",
+                 "tables/velocity.csv", "tables/velocity.md", "tables/truth.md"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "validation.json").read_text()) == validation
+    html = (out / "report.html").read_text()
+    assert html.count("<img src=\"data:image/png;base64,") >= 4
+    assert "Table 4" in html and "Table 5" in html
+
+
+def test_products_are_georeferenced(result):
+    out, _ = result
+    cube = xr.open_dataset(out / "displacement.nc")
+    assert cube["displacement"].dims == ("time", "y", "x")
+    assert cube["displacement"].attrs["units"] == "mm"
+    assert cube.sizes["time"] == 113
+    with rasterio.open(out / "velocity.tif") as tif:
+        assert tif.crs.to_epsg() == 32717
+        assert tif.transform.a == pytest.approx(20.22)
+        x0, y0 = tif.transform @ (0.5, 0.5)
+        assert x0 == pytest.approx(float(cube.x[0])) and y0 == pytest.approx(float(cube.y[0]))
+    cube.close()
+
+
+def test_validation_numbers(result):
+    _, v = result
+    assert v["stations"] == VALIDATION_STATIONS  # M01 and M21 are references, never validated
+    for method in ("S1A", "CSK", "synergic", "nearest", "kriging", "idw", "linear"):
+        m = v["methods"][method]
+        assert set(m["stations"]) == set(VALIDATION_STATIONS)
+        for key in ("velocity_rmse_mm_yr", "timeseries_rmse_mm_mean", "cross_correlation_mean"):
+            assert np.isfinite(m[key]), (method, key)
+        assert m["cross_correlation_mean"] > 50
+    # fusing the datasets beats each single dataset at the stations (paper Tables 6)
+    syn = v["methods"]["synergic"]["timeseries_rmse_mm_mean"]
+    assert syn < v["methods"]["CSK"]["timeseries_rmse_mm_mean"]
+    assert syn < v["methods"]["S1A"]["timeseries_rmse_mm_mean"]
+    assert v["improvement_pct"]["synergic_vs_CSK"] > 0
+    # each resampler scored on held-out epochs and against the truth
+    for ds in ("S1A", "CSK"):
+        for r in ("linear", "pchip", "lstm"):
+            assert 0 < v["temporal"][ds][r]["heldout_rmse_mm"] < 10
+            assert 0 < v["temporal"][ds][r]["truth_rmse_mm"] < 10
+
+
+def test_accuracy_against_truth(result):
+    _, v = result
+    for method, scores in v["truth"].items():
+        # atmosphere (a few mm per epoch) is in every product; the field must still be close
+        assert scores["field_rmse_mm"] < 8.0, method
+        assert scores["velocity_rmse_mm_yr"] < 4.0, method
+    assert v["truth"]["kriging"]["velocity_rmse_mm_yr"] < 2.5
+
+
+def test_reference_station_agrees_with_gnss(case):
+    """After projection, resampling and datum, each dataset matches GNSS at the reference."""
+    cfg = load_config(case / "case" / "config.yaml")
+    cfg.temporal.method = "linear"
+    state = P.RunState(cfg=cfg, inputs=P.load_inputs(cfg))
+    P.stage_project(state)
+    P.stage_epochs(state)
+    P.stage_temporal(state)
+    P.stage_datum(state)
+    truth = load_truth(cfg.truth)
+    gnss = state.inputs.gnss
+    for name, ds in state.datasets.items():
+        d = np.hypot(ds.x.values - float(gnss.x.sel(station="M21")),
+                     ds.y.values - float(gnss.y.sel(station="M21")))
+        insar = ds.displacement.values[d <= 100].mean(axis=0)
+        inc, head = float(ds.incidence[d <= 100].mean()), float(ds.heading[d <= 100].mean())
+        los = datum.gnss_los(gnss, "M21", inc, head)
+        on_epochs = datum.gnss_on_epochs(np.asarray(los), gnss.time.values, state.epochs)
+        diff = insar - on_epochs
+        diff -= np.nanmean(diff)
+        # the noise of the difference: GNSS ~3.2 mm in LOS per weekly position, ~2.4 mm on a
+        # 12-day epoch; InSAR ~3 mm atmosphere per epoch (not averaged out over 100 m) plus
+        # point noise: about 4 mm together
+        assert np.sqrt(np.nanmean(diff**2)) < 4.5, name
+        # against the true motion of the station: only the InSAR errors are left
+        true_los = datum.gnss_on_epochs(truth["gnss_los"].sel(station="M21").values,
+                                        truth["gnss_time"].values, state.epochs)
+        err = insar - true_los
+        err -= np.nanmean(err)
+        assert np.sqrt(np.nanmean(err**2)) < 4.0, name
