@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -32,12 +33,32 @@ def cli(capsys):
     return _run
 
 
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def log_records():
+    """Log records of the package logger during the test, whatever a CLI run did to its
+    propagation."""
+    pkg = logging.getLogger("insarfusion")
+    handler, old = _Collect(), pkg.level
+    pkg.addHandler(handler)
+    pkg.setLevel(logging.DEBUG)
+    yield handler.records
+    pkg.removeHandler(handler)
+    pkg.setLevel(old)
+
+
 @pytest.fixture(autouse=True)
 def _restore_package_logger():
     """The command line sets up its own handlers on the package logger; undo that after each
     test so later tests (and caplog) see the logger as it was."""
-    import logging
-
     pkg = logging.getLogger("insarfusion")
     saved = (list(pkg.handlers), pkg.level, pkg.propagate)
     yield

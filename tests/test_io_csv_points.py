@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import zipfile
 
 import numpy as np
@@ -23,34 +22,13 @@ C,13.20,38.72,39.1,-10.2,-4.0,0.70,,0.0,-1.0,2.0
 """
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@pytest.fixture
-def records():
-    """Log records of the package logger, whatever a CLI test did to its propagation."""
-    pkg = logging.getLogger("insarfusion")
-    handler, old = _Collect(), pkg.level
-    pkg.addHandler(handler)
-    pkg.setLevel(logging.DEBUG)
-    yield handler.records
-    pkg.removeHandler(handler)
-    pkg.setLevel(old)
-
-
 def write(tmp_path, text, name="points.csv"):
     path = tmp_path / name
     path.write_text(text)
     return path
 
 
-def test_known_answers(tmp_path, records):
+def test_known_answers(tmp_path, log_records):
     ds = read_csv_points(write(tmp_path, GOOD), band="X", technique="PSI")
     assert list(ds["point"].values) == ["A", "B", "C"]
     assert ds.sizes == {"point": 3, "time": 3}
@@ -64,7 +42,7 @@ def test_known_answers(tmp_path, records):
     assert np.isnan(ds["heading"].values[1])
     assert ds.attrs["name"] == "points" and ds.attrs["band"] == "X"
     assert ds.attrs["crs"] == "EPSG:32633"
-    dropped = [r.getMessage() for r in records if "dropped" in r.getMessage()]
+    dropped = [r.getMessage() for r in log_records if "dropped" in r.getMessage()]
     assert dropped and "dropped 1 of 4 rows" in dropped[0] and "rows 4" in dropped[0]
 
 
@@ -78,13 +56,13 @@ def test_xy_needs_crs_and_is_kept(tmp_path):
         read_csv_points(write(tmp_path, text))
 
 
-def test_missing_id_uses_row_numbers(tmp_path, records):
+def test_missing_id_uses_row_numbers(tmp_path, log_records):
     ds = read_csv_points(write(tmp_path, "lon,lat,20200101\n13,38,0\n,,\n13.1,38,1\n"))
     assert list(ds["point"].values) == ["2", "4"]
-    assert any("no 'id' column" in r.getMessage() for r in records)
+    assert any("no 'id' column" in r.getMessage() for r in log_records)
 
 
-def test_geometry_arguments(tmp_path, records):
+def test_geometry_arguments(tmp_path, log_records):
     without = write(tmp_path, "id,lon,lat,20200101\na,13,38,0\n", "without.csv")
     ds = read_csv_points(without, incidence=34.0, heading=190.0)
     assert ds["incidence"].values[0] == 34.0
@@ -93,7 +71,7 @@ def test_geometry_arguments(tmp_path, records):
     ds = read_csv_points(write(tmp_path, GOOD), incidence=30.0, heading=-10.0)
     np.testing.assert_allclose(ds["incidence"].values, [39.0, 39.2, 39.1])
     np.testing.assert_allclose(ds["heading"].values, [-10.0, -10.0, -10.2])  # B filled in
-    text = " ".join(r.getMessage() for r in records)
+    text = " ".join(r.getMessage() for r in log_records)
     assert "incidence" in text and "differs from the given 30.00" in text
     assert "differs from the given -10.00" not in text  # heading agrees within 1 degree
 

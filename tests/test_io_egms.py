@@ -30,27 +30,6 @@ L3_STATIC = ["pid", "easting", "northing", "height_ortho", "rmse_ts", "mean_velo
              "seasonality_std", "gnss_velocity_n", "gnss_velocity_e", "gnss_velocity_u"]
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@pytest.fixture
-def messages():
-    """Messages logged by the package while the test runs."""
-    pkg = logging.getLogger("insarfusion")
-    handler, old = _Collect(), pkg.level
-    pkg.addHandler(handler)
-    pkg.setLevel(logging.DEBUG)
-    yield handler.records
-    pkg.removeHandler(handler)
-    pkg.setLevel(old)
-
-
 def l2_text(static, incidence=(39.0, 39.1, 38.9), heading=(-9.0, -9.0, -9.0), track_shift=0.0):
     """A small L2 CSV: three points whose LOS vector comes from the given geometry."""
     e, n, u = los_unit_vector(np.array(incidence), np.array(heading))
@@ -85,7 +64,7 @@ def write(tmp_path, text, name):
 
 
 @pytest.mark.parametrize("static", [OLD_STATIC, NEW_STATIC], ids=["2015-2021", "2020-2024"])
-def test_l2_both_schemas(tmp_path, static, messages):
+def test_l2_both_schemas(tmp_path, static, log_records):
     path = write(tmp_path, l2_text(static), "EGMS_L2b_117_0227_IW2_VV_2018_2022_1.csv")
     ds = read_egms(path)
     assert list(ds["point"].values) == ["1WBf0", "1WBf1", "1WBf2"]
@@ -100,7 +79,7 @@ def test_l2_both_schemas(tmp_path, static, messages):
     assert ds.attrs["level"] == "L2b" and ds.attrs["component"] == "los"
     assert ds.attrs["track"] == "117" and ds.attrs["orbit"] == "ascending"
     assert ds.attrs["band"] == "C"
-    assert not any(r.levelno >= logging.WARNING for r in messages)
+    assert not any(r.levelno >= logging.WARNING for r in log_records)
 
 
 def test_descending_track_angle_convention(tmp_path):
@@ -111,11 +90,11 @@ def test_descending_track_angle_convention(tmp_path):
     assert ds.attrs["orbit"] == "descending" and ds.attrs["level"] == "L2"
 
 
-def test_geometry_disagreement_is_logged(tmp_path, messages):
+def test_geometry_disagreement_is_logged(tmp_path, log_records):
     path = write(tmp_path, l2_text(NEW_STATIC, track_shift=5.0), "shifted.csv")
     ds = read_egms(path, incidence=39.0)
     np.testing.assert_allclose(ds["heading"].values, -9.0, atol=0.1)  # the LOS vector wins
-    warned = [r.getMessage() for r in messages if r.levelno == logging.WARNING]
+    warned = [r.getMessage() for r in log_records if r.levelno == logging.WARNING]
     assert any("heading from the LOS vector differs from track_angle" in m and "3 of 3" in m
                for m in warned), warned
 
@@ -134,7 +113,7 @@ def test_zip_equals_csv(tmp_path):
     assert b.attrs["level"] == "L2a" and b.attrs["track"] == "022"
 
 
-def test_l3_component_from_name_or_option(tmp_path, messages):
+def test_l3_component_from_name_or_option(tmp_path, log_records):
     ds = read_egms(write(tmp_path, l3_text(), "EGMS_L3_E45N17_100km_U_2020_2024_1.csv"),
                    incidence=39.0)
     assert ds.attrs["component"] == "up" and ds.attrs["level"] == "L3"
@@ -144,7 +123,7 @@ def test_l3_component_from_name_or_option(tmp_path, messages):
     # 100 m apart in EPSG:3035 stays about 100 m apart in UTM (both scales within 1 %)
     step = np.hypot(np.diff(ds["x"].values), np.diff(ds["y"].values))
     np.testing.assert_allclose(step, 100.0, rtol=1e-2)
-    assert any("ignored for an L3" in r.getMessage() for r in messages)
+    assert any("ignored for an L3" in r.getMessage() for r in log_records)
     plain = write(tmp_path, l3_text(), "cells.csv")
     assert read_egms(plain, component="east").attrs["component"] == "east"
     assert read_egms(plain, component="U").attrs["component"] == "up"

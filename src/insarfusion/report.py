@@ -123,12 +123,20 @@ def fig_velocity_maps(state, path):
     axes[-1].set_title(f"synergic ({state.cfg.spatial.method})")
     _stations(axes[-1], state)
     for ax in axes:
-        ax.set_aspect("equal")
-        ax.set_xlabel("x (m)")
+        _metre_axes(ax)
     axes[0].set_ylabel("y (m)")
     fig.colorbar(sc, ax=axes, label="LOS velocity (mm/yr, + toward satellite)", shrink=0.8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _metre_axes(ax):
+    ax.set_aspect("equal")
+    ax.ticklabel_format(style="plain", useOffset=False)
+    ax.set_xlabel("x (m)")
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
 
 
 def _extent(g):
@@ -194,6 +202,7 @@ def fig_uncertainty(state, path):
     fig, ax = plt.subplots(figsize=(5.5, 4.6), constrained_layout=True)
     im = ax.imshow(np.asarray(arr), extent=_extent(state.grid), origin="upper", cmap="magma_r")
     _stations(ax, state)
+    _metre_axes(ax)
     ax.set_title("synergic: mean per-epoch standard deviation")
     fig.colorbar(im, ax=ax, label="mm")
     fig.savefig(path, dpi=110)
@@ -217,6 +226,7 @@ def fig_differences(state, path):
                        vmin=-lim, vmax=lim)
         ax.set_title(f"synergic − {m}")
         _stations(ax, state)
+        _metre_axes(ax)
     fig.colorbar(im, ax=axes, label="velocity difference (mm/yr)", shrink=0.8)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -67,7 +67,20 @@ def _check_outside(outside):
         raise ValueError(f"outside must be one of {_OUTSIDE}, got {outside!r}")
 
 
-class LinearResampler(TemporalResampler):
+class _SeriesInterpolator(TemporalResampler):
+    """Shared set-up of the interpolating resamplers: the ``outside`` rule and the checks."""
+
+    def __init__(self, outside="hold"):
+        self.outside = outside
+
+    def _store(self, time, values) -> np.ndarray:
+        """Check the parameters and inputs; keep the dates; return the values (mm)."""
+        _check_outside(self.outside)
+        self.days_ = _days(time)
+        return _check_values(values, self.days_.size)
+
+
+class LinearResampler(_SeriesInterpolator):
     """Piecewise-linear interpolation of each series between its own valid observations.
 
     Fully vectorised: the previous and next valid observation of every series at every date
@@ -91,9 +104,6 @@ class LinearResampler(TemporalResampler):
         (-1 / n_time where none).
     """
 
-    def __init__(self, outside="hold"):
-        self.outside = outside
-
     def fit(self, time, values):
         """Store the series and the neighbour-index tables.
 
@@ -108,9 +118,7 @@ class LinearResampler(TemporalResampler):
         -------
         self
         """
-        _check_outside(self.outside)
-        self.days_ = _days(time)
-        self.values_ = _check_values(values, self.days_.size)
+        self.values_ = self._store(time, values)
         n_time = self.days_.size
         valid = np.isfinite(self.values_)
         index = np.arange(n_time, dtype=np.int32)
@@ -168,7 +176,7 @@ class LinearResampler(TemporalResampler):
         return np.where(usable, result, np.nan)
 
 
-class PchipResampler(TemporalResampler):
+class PchipResampler(_SeriesInterpolator):
     """Shape-preserving piecewise-cubic (PCHIP) interpolation of each series.
 
     Monotone between observations wherever the data are, so a step is not turned into an
@@ -189,9 +197,6 @@ class PchipResampler(TemporalResampler):
         Number of distinct patterns of valid epochs.
     """
 
-    def __init__(self, outside="hold"):
-        self.outside = outside
-
     def fit(self, time, values):
         """Group the series by gap pattern and build one interpolator per group.
 
@@ -206,9 +211,7 @@ class PchipResampler(TemporalResampler):
         -------
         self
         """
-        _check_outside(self.outside)
-        self.days_ = _days(time)
-        values = _check_values(values, self.days_.size)
+        values = self._store(time, values)
         valid = np.isfinite(values)
         patterns, group_of_series = np.unique(np.packbits(valid, axis=1), axis=0,
                                               return_inverse=True)
