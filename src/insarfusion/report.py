@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -188,6 +189,10 @@ def fig_station_series(state, path):
         ax.set_ylabel("mm")
     for ax in axes.flat[n:]:
         ax.axis("off")
+    for ax in axes.flat[:n]:
+        locator = mdates.AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7, ncol=2)
     fig.savefig(path, dpi=100)
     plt.close(fig)
