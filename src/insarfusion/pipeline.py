@@ -288,6 +288,12 @@ def _round(v, nd=3):
     return round(v, nd) if np.isfinite(v) else None
 
 
+#: The stages after loading, in the order of the paper's Figure 2.
+STAGES = (("project", stage_project), ("epochs", stage_epochs), ("temporal", stage_temporal),
+          ("datum", stage_datum), ("spatial", stage_spatial),
+          ("rereference", stage_rereference), ("validate", stage_validate))
+
+
 # --------------------------------------------------------------------------- the run
 
 def run(cfg: Config, out, force: bool = False, report: bool = True) -> dict:
@@ -311,20 +317,9 @@ def run(cfg: Config, out, force: bool = False, report: bool = True) -> dict:
                     logger.info(line)
             if cfg.truth is not None:
                 state.truth = _load_truth(cfg.truth)
-            with _Timer(state, "project"):
-                stage_project(state)
-            with _Timer(state, "epochs"):
-                stage_epochs(state)
-            with _Timer(state, "temporal"):
-                stage_temporal(state)
-            with _Timer(state, "datum"):
-                stage_datum(state)
-            with _Timer(state, "spatial"):
-                stage_spatial(state)
-            with _Timer(state, "rereference"):
-                stage_rereference(state)
-            with _Timer(state, "validate"):
-                stage_validate(state)
+            for name, stage in STAGES:
+                with _Timer(state, name):
+                    stage(state)
             with _Timer(state, "products"):
                 _write_products(state, tmp)
             if report:

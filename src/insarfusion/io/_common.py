@@ -172,3 +172,28 @@ def numeric(df: pd.DataFrame, columns, label, header_rows: int = 1) -> np.ndarra
             raise InputError(f"not a number: {value!r}", label,
                              f"row {r + 1 + header_rows}, column {columns[c]!r}")
     return out
+
+
+def checked_dates(parsed, shown, label, where, expected=None) -> np.ndarray:
+    """Parsed dates as ``datetime64[D]``; an error names the first that could not be read.
+
+    Parameters
+    ----------
+    parsed : pandas.Series or DatetimeIndex
+        Result of ``pd.to_datetime(..., errors="coerce")`` (NaT where unreadable).
+    shown : sequence of str
+        What the file says at each item, for the message.
+    label : str
+        The file.
+    where : callable
+        Item index -> location in the file (``"row 12, column 'date'"``).
+    expected : str, optional
+        The expected form, added to the message (``"YYYYMMDD"``).
+    """
+    bad = pd.isna(parsed)
+    bad = bad.to_numpy() if hasattr(bad, "to_numpy") else np.asarray(bad)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        hint = f" (expected {expected})" if expected else ""
+        raise InputError(f"not a date: {shown[i]!r}{hint}", label, where(i))
+    return np.asarray(parsed, dtype="datetime64[ns]").astype("datetime64[D]")

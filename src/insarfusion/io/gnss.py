@@ -36,7 +36,14 @@ from ..conventions import wrap_angle
 from ..dataset import gnss_dataset
 from ..errors import InputError
 from ..log import logger
-from ._common import find_column, numeric, read_csv_table, read_text, require_columns
+from ._common import (
+    checked_dates,
+    find_column,
+    numeric,
+    read_csv_table,
+    read_text,
+    require_columns,
+)
 
 #: Metres to millimetres.
 MM_PER_M = 1000.0
@@ -100,12 +107,8 @@ def _floats(tokens: pd.DataFrame, column: int, label: str, name: str) -> np.ndar
 def _dates(raw: pd.Series, fmt: str, label: str, name: str, rows) -> np.ndarray:
     """Dates of ``raw`` strings in ``fmt`` as ``datetime64[D]``; an error names a bad one."""
     parsed = pd.to_datetime(raw, format=fmt, errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"not a date: {raw.iat[i]!r} (expected {fmt.replace('%', '')})",
-                         label, f"row {rows[i]}, column {name!r}")
-    return parsed.to_numpy().astype("datetime64[D]")
+    return checked_dates(parsed, raw.to_list(), label, lambda i: f"row {rows[i]}, column {name!r}",
+                         expected=fmt.replace("%", ""))
 
 
 def _first_nonblank(text: str) -> tuple[int, list[str]]:
@@ -405,13 +408,9 @@ def read_ecef(path, *, crs=None, station=None, **options):
     tokens = _require_width(_token_table(text, label, start), len(ECEF_COLUMNS), label)
     cols = {name: _floats(tokens, i, label, name) for i, name in enumerate(ECEF_COLUMNS)}
     ymd = pd.DataFrame({"year": cols["year"], "month": cols["month"], "day": cols["day"]})
-    parsed = pd.to_datetime(ymd, errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"not a date: {' '.join(tokens.iloc[i, :3])}", label,
-                         f"row {tokens.index[i]}, columns 'YYYY MM DD'")
-    days = parsed.to_numpy().astype("datetime64[D]")
+    days = checked_dates(pd.to_datetime(ymd, errors="coerce"),
+                         [" ".join(tokens.iloc[i, :3]) for i in range(len(tokens))], label,
+                         lambda i: f"row {tokens.index[i]}, columns 'YYYY MM DD'")
     xyz = np.vstack([cols["x"], cols["y"], cols["z"]])
     if np.sqrt((xyz**2).sum(axis=0)).min() < 6.0e6:
         i = int(np.argmin((xyz**2).sum(axis=0)))
@@ -466,13 +465,9 @@ def read_gnss_csv(path, *, crs=None, station=None, **options):
     rows = table.index.to_numpy() + 2
     raw_dates = table[col["date"]].astype(str).str.strip()
     iso = raw_dates.str.replace(r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3", regex=True)
-    parsed = pd.to_datetime(iso, format="ISO8601", errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"not a date: {raw_dates.iat[i]!r}", label,
-                         f"row {rows[i]}, column {col['date']!r}")
-    days = parsed.to_numpy().astype("datetime64[D]")
+    days = checked_dates(pd.to_datetime(iso, format="ISO8601", errors="coerce"),
+                         raw_dates.to_list(), label,
+                         lambda i: f"row {rows[i]}, column {col['date']!r}")
 
     sig_cols = [find_column(table.columns, f"sigma_{c}") for c in ("east", "north", "up")]
     h_col = find_column(table.columns, "height")

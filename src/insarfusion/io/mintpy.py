@@ -23,7 +23,7 @@ from ..crs import parse_crs, xy_to_lonlat
 from ..dataset import point_dataset
 from ..errors import InputError
 from ..log import logger
-from ._common import existing_file
+from ._common import checked_dates, existing_file
 
 #: Metres to millimetres.
 MM_PER_M = 1000.0
@@ -98,12 +98,8 @@ def _grid(path, dataset_names, shape, step) -> tuple[np.ndarray, str]:
 def _dates(raw, label) -> np.ndarray:
     text = pd.Series([v.decode() if isinstance(v, bytes) else str(v) for v in raw]).str[:8]
     parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"not a date: {text.iat[i]!r} (expected YYYYMMDD)", label,
-                         f"dataset 'date', item {i}")
-    return parsed.to_numpy().astype("datetime64[D]")
+    return checked_dates(parsed, text.to_list(), label, lambda i: f"dataset 'date', item {i}",
+                         expected="YYYYMMDD")
 
 
 def _grid_crs(attrs: dict, label):
