@@ -190,7 +190,7 @@ def fig_station_series(state, path):
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax in axes.flat[:n]:
-        locator = mdates.AutoDateLocator(maxticks=6)
+        locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7, ncol=2)
