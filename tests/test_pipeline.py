@@ -49,7 +49,8 @@ def test_every_output_is_written(result):
     for name in ("displacement.nc", "velocity.tif", "velocity_std.tif", "points.gpkg",
                  "validation.json", "report.html", "config.resolved.yaml", "run.log",
                  "figures/velocity_maps.png", "figures/station_timeseries.png",
-                 "tables/velocity.csv", "tables/velocity.md", "tables/truth.md"):
+                 "tables/velocity.csv", "tables/velocity.md", "tables/truth.md",
+                 "tables/holdout_blocks.md"):
         assert (out / name).is_file(), name
     assert json.loads((out / "validation.json").read_text()) == validation
     html = (out / "report.html").read_text()
@@ -85,6 +86,13 @@ def test_validation_numbers(result):
     assert syn < v["methods"]["CSK"]["timeseries_rmse_mm_mean"]
     assert syn < v["methods"]["S1A"]["timeseries_rmse_mm_mean"]
     assert v["improvement_pct"]["synergic_vs_CSK"] > 0
+    # every classic method scored on input points held out in spatial blocks; the CNN only
+    # on request (each fold retrains it)
+    held = v["holdout_blocks"]
+    assert set(held) == {"nearest", "kriging", "idw", "linear"}
+    for scores in held.values():
+        assert 0 < scores["rmse_mm"] < 10 and 0.5 < scores["coverage"] <= 1
+    assert held["kriging"]["rmse_mm"] < held["nearest"]["rmse_mm"]
     # each resampler scored on held-out epochs and against the truth
     for ds in ("S1A", "CSK"):
         for r in ("linear", "pchip", "lstm"):

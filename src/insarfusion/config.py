@@ -145,6 +145,25 @@ class SpatialConfig(_Strict):
         return v
 
 
+class ValidationConfig(_Strict):
+    """Checks beyond the GNSS stations."""
+
+    holdout_folds: int = Field(5, ge=0, description="folds of spatial blocks of input points "
+                               "held out per method; 0 turns it off")
+    holdout_block_m: float | None = Field(None, gt=0, description="block side, metres; "
+                                          "default an eighth of the data extent")
+    holdout_methods: list[Literal["cnn", "nearest", "idw", "kriging", "linear"]] | None = Field(
+        None, description="methods scored on held-out blocks; default the classic ones and "
+        "the main method unless it is the CNN (each fold retrains it)")
+
+    @field_validator("holdout_folds")
+    @classmethod
+    def _not_one(cls, v):
+        if v == 1:
+            raise ValueError("needs at least 2 folds (or 0 to turn it off)")
+        return v
+
+
 class Config(_Strict):
     """A whole run."""
 
@@ -157,6 +176,7 @@ class Config(_Strict):
     time: TimeConfig = Field(default_factory=TimeConfig)
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
     spatial: SpatialConfig = Field(default_factory=SpatialConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     seed: int = 0
     truth: Path | None = None
 

@@ -73,7 +73,10 @@ def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
     out = Path(out) / "tables"
     out.mkdir(parents=True, exist_ok=True)
     tables = dict(station_tables(validation))
+    holdout = validation.get("holdout_blocks")
+    holdout = pd.DataFrame(holdout).T.rename_axis("method") if holdout else None
     for name, df in (("truth", truth_table(validation)),
+                     ("holdout_blocks", holdout),
                      ("temporal", temporal_table(validation))):
         if df is not None:
             tables[name] = df
@@ -270,6 +273,13 @@ def reading(validation: dict) -> list[str]:
             best = min(fr, key=fr.get)
             lines.append(f"Against the simulated truth everywhere on the grid, {best} has the "
                          f"lowest error ({fr[best]:.2f} mm).")
+    held = {m: v["rmse_mm"] for m, v in validation.get("holdout_blocks", {}).items()
+            if v.get("rmse_mm") is not None}
+    if held:
+        best = min(held, key=held.get)
+        lines.append(f"On input points held out in spatial blocks, {best} predicts best "
+                     f"({held[best]:.2f} mm); " + ", ".join(
+                         f"{m} {s:.2f}" for m, s in sorted(held.items(), key=lambda kv: kv[1])))
     if validation.get("temporal_method"):
         lines.append(f"Temporal resampling used: {validation['temporal_method']}.")
     return lines
@@ -297,6 +307,7 @@ def write_report(state, out) -> Path:
               "cross_correlation": "Cross-correlation with GNSS, % (Table 5)",
               "timeseries_rmse": "Time-series RMSE w.r.t. GNSS, mm (Tables 6–7)",
               "truth": "Error against the simulated truth",
+              "holdout_blocks": "Held-out spatial blocks of input points (mm)",
               "temporal": "Temporal resampling, held-out epochs (mm)"}
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>insarfusion report"
              "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}"

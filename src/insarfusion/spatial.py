@@ -693,7 +693,8 @@ def clone(interpolator) -> SpatialInterpolator:
     return type(interpolator)(**interpolator.get_params())
 
 
-def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, groups=None) -> float:
+def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, groups=None,
+                   return_coverage=False):
     """Held-out RMSE of an interpolator over spatial blocks, mm.
 
     Points are split into folds of whole square blocks
@@ -716,18 +717,21 @@ def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, grou
         Seed of the assignment of blocks to folds.
     groups : array_like, optional
         Per-point dataset labels, passed to ``fit``.
+    return_coverage : bool
+        Also return the share of held-out values that got a prediction.
 
     Returns
     -------
     float
         Root-mean-square error over every held-out point and epoch with a prediction, mm
-        (targets the method leaves NaN, e.g. outside the hull for linear, are not counted).
+        (targets the method leaves NaN, e.g. outside the hull for linear, are not counted:
+        read the coverage beside it). With ``return_coverage`` the pair (rmse, coverage).
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     values = np.asarray(data, dtype=float)
     folds = spatial_blocks(x, y, block_size, n_folds=n_folds, seed=seed)
-    residuals = []
+    residuals, n_targets = [], 0
     for fold in np.unique(folds):
         test = folds == fold
         model = clone(interpolator)
@@ -735,11 +739,13 @@ def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, grou
                   groups=None if groups is None else np.asarray(groups)[~test])
         predicted = model.predict((x[test], y[test]))
         diff = (predicted - values[test]).ravel()
+        n_targets += int(np.isfinite(values[test]).sum())
         residuals.append(diff[np.isfinite(diff)])
     residuals = np.concatenate(residuals)
-    if residuals.size == 0:
-        return np.nan
-    return float(np.sqrt(np.mean(residuals**2)))
+    score = float(np.sqrt(np.mean(residuals**2))) if residuals.size else np.nan
+    if return_coverage:
+        return score, (residuals.size / n_targets if n_targets else 0.0)
+    return score
 
 
 def _sample_bilinear(grid_values, grid, x, y):
