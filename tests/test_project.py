@@ -134,3 +134,36 @@ def test_vector_form_inverts_los_for_motion_along_target(inc_s, head_s, inc_t, d
     if abs(dhead) < 1e-12:
         paper = cv.projection_factor(inc_s, head_s, inc_t, head_t, method="paper")
         assert paper == pytest.approx(factor, rel=1e-9)
+
+
+def _eastward_pair(rate_east, n=400, seed=0):
+    """Primary (S1-like) and secondary (CSK-like) points over a slope moving east."""
+    rng = np.random.default_rng(seed)
+    time = np.arange("2016-01-01", "2018-01-01", 12, dtype="datetime64[D]")
+    years = (time - time[0]).astype(float) / 365.25
+
+    def make(name, inc, head, spacing_jitter):
+        x = rng.uniform(0, 1000, n) + spacing_jitter
+        y = rng.uniform(0, 1000, n)
+        e, _, _ = cv.los_unit_vector(inc, head)
+        moving = np.where(x < 500, rate_east, 0.0)  # the west half slides east, the rest stable
+        disp = (e * moving)[:, None] * years[None, :] + rng.normal(0, 0.3, (n, years.size))
+        return point_dataset(disp, time, x=x, y=y, crs="EPSG:32717", incidence=inc,
+                             heading=head, name=name)
+
+    return make("S1", 41.0, -12.0, 0.0), make("CSK", 30.0, -10.0, 3.0)
+
+
+def test_calibrated_projection_recovers_the_motion_ratio():
+    primary, csk = _eastward_pair(rate_east=20.0)
+    projected = project_to_primary(csk, primary, method="calibrated")
+    factor = projected.projection_factor.values
+    x = csk.x.values
+    expected = cv.los_unit_vector(41.0, -12.0)[0] / cv.los_unit_vector(30.0, -10.0)[0]
+    geometric = project_to_primary(csk, primary, method="vector").projection_factor.values
+    inside = x < 350  # well inside the moving half: the ratio of the east components
+    assert np.median(factor[inside]) == pytest.approx(expected, rel=0.05)
+    assert abs(np.median(geometric[inside]) - expected) > 0.2  # the geometry alone is off
+    stable = x > 820  # farther than the 300 m window from any motion: geometric factor stays
+    assert np.allclose(factor[stable], geometric[stable])
+    assert projected.attrs["projection_method"] == "calibrated"

@@ -24,6 +24,16 @@ such close geometries the two forms are equivalent, and most of the remaining er
 the CSK LOS does not see. They part when the headings differ. Where
 ``|e_s . e_p| < 0.5`` the factor exceeds 2 and the projection amplifies noise and unmodelled
 motion; this is warned about (count and largest factor), not clipped.
+
+``"calibrated"`` (beyond the paper)
+    Starts from the ``"vector"`` factor and, where the two datasets overlap, replaces it by the
+    local least-squares ratio between the primary's velocity and the dataset's own
+    (:func:`calibrated_factor`): the ratio the actual motion direction gives, which no
+    geometry-only factor can know. Where there is no overlap, or too little motion to fit a
+    ratio, the ``"vector"`` factor stays. On the simulated Cuenca case (landslides moving
+    mostly horizontally) this is what removes most of CSK's projection error; it ties the
+    dataset's velocity scale to the primary's, so it needs a primary that is right where they
+    overlap.
 """
 
 from __future__ import annotations
@@ -38,6 +48,9 @@ from .log import logger
 
 #: Below this absolute cosine between the two lines of sight the projection is warned about.
 MIN_LOS_COSINE = 0.5
+
+#: Projection methods of :func:`project_to_primary`.
+METHODS = (*PROJECTION_METHODS, "calibrated")
 
 
 def _label(ds: xr.Dataset) -> str:
@@ -130,14 +143,17 @@ def project_to_primary(ds: xr.Dataset, primary: xr.Dataset, method: str = "vecto
     InputError
         If either dataset lacks incidence/heading.
     """
-    if method not in PROJECTION_METHODS:
+    if method not in METHODS:
         raise InputError(f"unknown projection method {method!r}; expected one of "
-                         f"{', '.join(PROJECTION_METHODS)}")
+                         f"{', '.join(METHODS)}")
     if ds is primary or ds.identical(primary):
         return ds
     src_inc, src_head = _check_geometry(ds, "secondary")
     prim_inc, prim_head = primary_geometry_at(primary, ds["x"].values, ds["y"].values, k=k)
-    factor = projection_factor(src_inc, src_head, prim_inc, prim_head, method=method)
+    geometric = "vector" if method == "calibrated" else method
+    factor = projection_factor(src_inc, src_head, prim_inc, prim_head, method=geometric)
+    if method == "calibrated":
+        factor = calibrated_factor(ds, primary, factor)
 
     es = los_unit_vector(src_inc, src_head)
     ep = los_unit_vector(prim_inc, prim_head)
@@ -179,3 +195,80 @@ def project_to_primary(ds: xr.Dataset, primary: xr.Dataset, method: str = "vecto
                 _label(ds), factor.size, _label(primary), method, float(factor.min()),
                 float(factor.max()))
     return out
+
+
+def calibrated_factor(ds: xr.Dataset, primary: xr.Dataset, geometric_factor,
+                      match_radius_m: float | None = None, window_m: float = 300.0,
+                      min_points: int = 10, min_rate_mm_yr: float = 2.0):
+    """Per-point factor from the dataset's LOS to the primary's, fitted where they overlap.
+
+    Both velocities are least-squares rates over the span the two datasets share (mm/yr). The
+    primary's rate at each point is the mean of its points within ``match_radius_m`` (default
+    1.5 times the primary's median point spacing). Around
+    every point, over the points within ``window_m`` that have such a match, the factor is the
+    least-squares ratio ``sum(v * v_primary) / sum(v ** 2)``. It is used where at least
+    ``min_points`` matches exist, their RMS rate reaches ``min_rate_mm_yr`` (no ratio can be
+    fitted on stable ground) and it lies within a factor 4 of the geometric one; elsewhere the
+    geometric factor stays. The count of each is logged.
+
+    Parameters
+    ----------
+    ds, primary : xarray.Dataset
+        Point datasets (x, y in the same CRS).
+    geometric_factor : array_like, shape (n_point,)
+        The geometry-only factor (``"vector"``) of each point of ``ds``.
+
+    Returns
+    -------
+    ndarray, shape (n_point,)
+    """
+    from scipy import sparse
+
+    from .series import linear_rate
+
+    geometric_factor = np.asarray(geometric_factor, dtype=float)
+    start = max(ds["time"].values[0], primary["time"].values[0])
+    end = min(ds["time"].values[-1], primary["time"].values[-1])
+    own = ds["displacement"].sel(time=slice(start, end))
+    prim = primary["displacement"].sel(time=slice(start, end))
+    if own.sizes["time"] < 3 or prim.sizes["time"] < 3:
+        logger.warning("%s: too little time overlap with %s to calibrate the projection; "
+                       "using the geometric factor", _label(ds), _label(primary))
+        return geometric_factor
+    v = linear_rate(own["time"].values, own.values)
+    v_prim_points = linear_rate(prim["time"].values, prim.values)
+
+    xy = np.column_stack([ds["x"].values, ds["y"].values])
+    prim_xy = np.column_stack([primary["x"].values, primary["y"].values])
+    prim_tree = cKDTree(prim_xy)
+    if match_radius_m is None:
+        spacing = np.median(prim_tree.query(prim_xy, k=2)[0][:, 1])
+        match_radius_m = 1.5 * float(spacing)
+    near = cKDTree(xy).sparse_distance_matrix(prim_tree, match_radius_m, output_type="coo_matrix")
+    ok_prim = np.isfinite(v_prim_points)
+    match = sparse.csr_matrix((np.ones(near.nnz), (near.row, near.col)), shape=near.shape)
+    match = match @ sparse.diags(ok_prim.astype(float))
+    n_match = np.asarray(match.sum(axis=1)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v_prim = (match @ np.where(ok_prim, v_prim_points, 0.0)) / n_match
+    paired = (n_match > 0) & np.isfinite(v) & np.isfinite(v_prim)
+
+    window = cKDTree(xy).sparse_distance_matrix(cKDTree(xy), window_m, output_type="coo_matrix")
+    window = sparse.csr_matrix((np.ones(window.nnz), (window.row, window.col)),
+                               shape=window.shape)
+    vs = np.where(paired, v, 0.0)
+    vp = np.where(paired, v_prim, 0.0)
+    count = window @ paired.astype(float)
+    cross = window @ (vs * vp)
+    power = window @ (vs * vs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = cross / power
+        rms = np.sqrt(power / count)
+    usable = ((count >= min_points) & (rms >= min_rate_mm_yr) & np.isfinite(ratio)
+              & (ratio > geometric_factor / 4) & (ratio < geometric_factor * 4))
+    logger.info("%s: projection calibrated against %s at %d of %d points (factor %.2f..%.2f); "
+                "geometric factor kept at the others", _label(ds), _label(primary),
+                int(usable.sum()), usable.size,
+                float(ratio[usable].min()) if usable.any() else np.nan,
+                float(ratio[usable].max()) if usable.any() else np.nan)
+    return np.where(usable, ratio, geometric_factor)
