@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from .errors import InsarfusionError
@@ -97,6 +98,11 @@ def headline(validation: dict) -> str:
                          f"{_fmt(m['cross_correlation_mean'], ''):>9}{_fmt(t, 'mm'):>12}")
         for key, value in validation.get("improvement_pct", {}).items():
             lines.append(f"improvement {key}: {value:+.1f} %")
+    held = validation.get("holdout_blocks", {})
+    if held:
+        lines.append("held-out spatial blocks of input points (RMSE, share predicted):")
+        for name, h in sorted(held.items(), key=lambda kv: kv[1]["rmse_mm"] or np.inf):
+            lines.append(f"  {name:<10}{_fmt(h['rmse_mm'], 'mm'):>10}  {100 * h['coverage']:.0f} %")
     return "\n".join(lines)
 
 
