@@ -170,14 +170,20 @@ def _common_reference_area(state: RunState) -> tuple[float, float, float]:
     return (bx + 0.5) * block, (by + 0.5) * block, block / 2
 
 
+def _all_points(state: RunState):
+    """x, y (m), displacement (point, epoch; mm) and dataset label of every point together."""
+    sets = state.datasets.values()
+    return (np.concatenate([ds["x"].values for ds in sets]),
+            np.concatenate([ds["y"].values for ds in sets]),
+            np.concatenate([ds["displacement"].values for ds in sets]),
+            np.concatenate([np.full(ds.sizes["point"], name)
+                            for name, ds in state.datasets.items()]))
+
+
 def stage_spatial(state: RunState) -> None:
     """Fuse all datasets on one grid with the chosen method and the baselines."""
     cfg = state.cfg.spatial
-    x = np.concatenate([ds["x"].values for ds in state.datasets.values()])
-    y = np.concatenate([ds["y"].values for ds in state.datasets.values()])
-    data = np.concatenate([ds["displacement"].values for ds in state.datasets.values()])
-    groups = np.concatenate([np.full(ds.sizes["point"], name)
-                             for name, ds in state.datasets.items()])
+    x, y, data, groups = _all_points(state)
     if cfg.cell_size_m == "auto":
         # a handful of epochs spread over the span is enough to rank the candidates
         few = np.unique(np.linspace(0, data.shape[1] - 1, 6).round().astype(int))[1:]
@@ -286,11 +292,7 @@ def _holdout_blocks(state: RunState) -> dict:
     hv, sc = state.cfg.validation, state.cfg.spatial
     if hv.holdout_folds < 2:
         return {}
-    x = np.concatenate([ds["x"].values for ds in state.datasets.values()])
-    y = np.concatenate([ds["y"].values for ds in state.datasets.values()])
-    data = np.concatenate([ds["displacement"].values for ds in state.datasets.values()])
-    groups = np.concatenate([np.full(ds.sizes["point"], name)
-                             for name, ds in state.datasets.items()])
+    x, y, data, groups = _all_points(state)
     block = hv.holdout_block_m or max(np.ptp(x), np.ptp(y)) / 8.0
     methods = hv.holdout_methods
     if methods is None:
