@@ -218,9 +218,6 @@ class Config(_Strict):
             self.truth = (base / self.truth).resolve()
         return self
 
-    def dataset(self, name: str) -> DatasetConfig:
-        return next(d for d in self.datasets if d.name == name)
-
 
 def _location(loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"

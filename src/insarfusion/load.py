@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -23,7 +23,6 @@ class Inputs:
     gnss: xr.Dataset | None
     crs: str
     primary: str
-    notes: list[str] = field(default_factory=list)
 
     def summary_lines(self) -> list[str]:
         lines = [f"working CRS: {self.crs}"]

@@ -46,6 +46,15 @@ class RunState:
     gnss_series: np.ndarray | None = None             # (station, epoch) mm, primary LOS
     truth: xr.Dataset | None = None
     timings: dict = field(default_factory=dict)
+    _velocities: dict = field(default_factory=dict, repr=False)
+
+    def velocity(self, name: str) -> xr.DataArray:
+        """Mean LOS velocity map (y, x; mm/yr) of a finished product, computed once."""
+        if name not in self._velocities:
+            from .products import velocity_map
+
+            self._velocities[name] = velocity_map(self.products[name])
+        return self._velocities[name]
 
 
 class _Timer:
@@ -317,8 +326,8 @@ def _truth_section(state: RunState) -> dict:
     truth = state.truth
     out = {}
     for name, cube in state.products.items():
-        vel = linear_rate(state.epochs, cube.transpose("y", "x", "time").values)
-        out[name] = truth_scores(cube, truth["displacement"], truth.get("velocity"), vel)
+        out[name] = truth_scores(cube, truth["displacement"], truth.get("velocity"),
+                                 state.velocity(name).values)
     return out
 
 
@@ -390,8 +399,8 @@ def _write_products(state: RunState, out) -> None:
     products.write_displacement_nc(out / "displacement.nc", main, crs, std=std,
                                    attrs={"method": state.cfg.spatial.method,
                                           "temporal_method": state.temporal_method})
-    vel = products.velocity_map(main)
-    products.write_velocity_tif(out / "velocity.tif", vel, state.grid, crs)
+    products.write_velocity_tif(out / "velocity.tif", state.velocity("synergic"), state.grid,
+                                crs)
     if std is not None and "time" in getattr(std, "dims", ()):
         products.write_velocity_tif(out / "velocity_std.tif", products.velocity_std_map(std),
                                     state.grid, crs, description="std of the mean LOS velocity")

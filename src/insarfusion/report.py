@@ -109,8 +109,7 @@ def _stations(ax, state):
 def fig_velocity_maps(state, path):
     """Velocity of each dataset's points and of the fused product, one colour scale (Figs 6, 7, 9)."""
     names = list(state.datasets)
-    synergic = state.products["synergic"]
-    vel = linear_rate(state.epochs, synergic.transpose("y", "x", "time").values)
+    vel = state.velocity("synergic").values
     vlim = _velocity_limits([vel] + [state.datasets[n]["velocity"].values for n in names])
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(5 * (len(names) + 1), 4.6),
                              sharex=True, sharey=True, constrained_layout=True)
@@ -153,8 +152,7 @@ def fig_histograms(state, path):
     """Velocity histograms of each dataset and of the fused cells (Figs 8, 10)."""
     series = {n: linear_rate(state.epochs, ds["displacement"].values)
               for n, ds in state.datasets.items()}
-    series["synergic"] = linear_rate(
-        state.epochs, state.products["synergic"].transpose("y", "x", "time").values).ravel()
+    series["synergic"] = state.velocity("synergic").values.ravel()
     fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.4),
                              constrained_layout=True)
     for ax, (name, v) in zip(axes, series.items(), strict=True):
@@ -223,8 +221,7 @@ def fig_differences(state, path):
     others = [m for m in state.products if m != "synergic"]
     if not others:
         return False
-    vel = {m: linear_rate(state.epochs, c.transpose("y", "x", "time").values)
-           for m, c in state.products.items()}
+    vel = {m: state.velocity(m).values for m in state.products}
     diffs = {m: vel["synergic"] - vel[m] for m in others}
     lim = max(_velocity_limits(list(diffs.values()))[1], 0.5)
     fig, axes = plt.subplots(1, len(others), figsize=(5 * len(others), 4.4),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .conventions import as_days
 from .metrics import cross_correlation, improvement_pct, rmse, timeseries_rmse, velocity_rmse
 from .series import linear_rate
 
@@ -95,10 +94,6 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
         tv = truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values
         out["velocity_rmse_mm_yr"] = _r(rmse(np.asarray(velocity) - tv))
     return out
-
-
-def epochs_as_strings(epochs) -> list[str]:
-    return [str(d) for d in as_days(epochs)]
 
 
 def _r(v, nd=3):
