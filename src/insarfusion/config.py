@@ -164,6 +164,53 @@ class ValidationConfig(_Strict):
         return v
 
 
+def _projected_crs(v):
+    """``v`` unchanged if pyproj reads it as a projected CRS; ValueError otherwise."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_user_input(v)
+    except CRSError:
+        raise ValueError(f"not a coordinate reference system pyproj knows: {v!r}") from None
+    if not crs.is_projected:
+        raise ValueError(f"{v!r} is not a projected CRS (metres are needed for the grid)")
+    return v
+
+
+class DecompositionCompareConfig(_Strict):
+    """Independent east and up products to compare the decomposition with (e.g. EGMS L3)."""
+
+    east: Path | None = None
+    up: Path | None = None
+    format: Literal["auto", "csv", "egms"] = "auto"
+
+
+class DecompositionConfig(_Strict):
+    """East-up decomposition of two or more lines of sight (``insarfusion decompose``)."""
+
+    cell_size_m: float = Field(100.0, gt=0, description="grid cell, metres")
+    crs: str | None = Field(None, description="grid CRS; default the run's crs (or UTM)")
+    step_days: int | None = Field(None, gt=0, description="epoch spacing; default time.step_days")
+    resampler: Literal["linear", "pchip"] = "linear"
+    min_points: int = Field(1, ge=1, description="points of each geometry a cell needs")
+    compare: DecompositionCompareConfig | None = None
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v):
+        return v if v is None else _projected_crs(v)
+
+    def resolve_paths(self, base: Path) -> None:
+        """Make the comparison paths absolute, relative to ``base``."""
+        if self.compare is None:
+            return
+        for key in ("east", "up"):
+            path = getattr(self.compare, key)
+            if path is not None and not path.is_absolute():
+                setattr(self.compare, key, (base / path).resolve())
+
+
 class Config(_Strict):
     """A whole run."""
 
@@ -179,6 +226,7 @@ class Config(_Strict):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     seed: int = 0
     truth: Path | None = None
+    decomposition: DecompositionConfig | None = None
 
     @field_validator("crs")
     @classmethod
@@ -216,6 +264,8 @@ class Config(_Strict):
             self.gnss.path = (base / self.gnss.path).resolve()
         if self.truth is not None and not self.truth.is_absolute():
             self.truth = (base / self.truth).resolve()
+        if self.decomposition is not None:
+            self.decomposition.resolve_paths(base)
         return self
 
 
