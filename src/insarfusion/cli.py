@@ -111,6 +111,34 @@ def _fmt(v, unit):
 
 
 @app.command()
+def decompose(
+    config: Path = typer.Argument(..., help="A YAML configuration naming two or more LOS "
+                                            "datasets (e.g. ascending and descending)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
+                                                       "config, named after it)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+):
+    """Decompose the datasets' lines of sight into east and up series and velocities on a
+    grid (north neglected), and compare them with the east/up products the config's
+    'decomposition.compare' section names."""
+    from .config import load_config
+    from .decompose import run_decomposition
+
+    cfg = load_config(config)
+    out = out if out is not None else config.parent / f"{config.stem}_decomposition"
+    summary = run_decomposition(cfg, out, force=force)
+    typer.echo(f"{summary['cells']} cells decomposed ({summary['cell_size_m']:g} m, "
+               f"{summary['epochs']['count']} epochs {summary['epochs']['start']}.."
+               f"{summary['epochs']['end']})")
+    for comp, c in summary.get("comparison", {}).items():
+        typer.echo(f"{comp:<5} vs {c['product']}: {c['cells']} cells, velocity RMSE "
+                   f"{_fmt(c['velocity_rmse_mm_yr'], 'mm/yr')} (bias "
+                   f"{_fmt(c['velocity_bias_mm_yr'], 'mm/yr')}), series RMSE "
+                   f"{_fmt(c['series_rmse_mm'], 'mm')}")
+    typer.echo(f"products: {out}")
+
+
+@app.command()
 def simulate(
     out: Path = typer.Argument(..., help="Folder to write the simulated case into."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
