@@ -8,10 +8,13 @@ from insarfusion import conventions as cv
 from insarfusion.dataset import gnss_dataset, point_dataset, to_crs
 from insarfusion.datum import (
     apply_offset,
+    area_means,
+    evaluate_plane,
     fit_offset_model,
     gnss_los,
     gnss_on_epochs,
     offset_plane,
+    plane_coefficients,
     reference_dataset,
     reference_grid,
     station_offset,
@@ -264,6 +267,32 @@ def test_plane_with_collinear_stations_fails():
     ds, gnss, _, _ = _scenario(stations=stations)
     with pytest.raises(StageError, match="on a line"):
         offset_plane(ds, gnss, ["A", "B", "C"])
+
+
+def test_plane_coefficients_on_measured_offsets():
+    """The plane through offsets measured elsewhere (as the leave-one-station-out check uses
+    it): a drifting plane is recovered at any point, one station gives its own offset."""
+    sx, sy = np.array([0.0, 2000.0, 500.0]), np.array([0.0, 300.0, 1800.0])
+    years = cv.decimal_years(EPOCHS) - cv.decimal_years(EPOCHS)[0]
+    plane = lambda x, y: (1.0 + 0.8 * x / 1000.0 - 0.5 * y / 1000.0)[:, None] * years  # noqa: E731
+    raw = plane(sx, sy) + 7.0  # an arbitrary origin of the GNSS is removed
+    coef, x0, y0 = plane_coefficients(EPOCHS, raw, sx, sy, "linear")
+    targets = np.array([100.0, 900.0]), np.array([1500.0, -200.0])
+    np.testing.assert_allclose(evaluate_plane(coef, x0, y0, *targets), plane(*targets),
+                               atol=1e-9)
+    one, x1, y1 = plane_coefficients(EPOCHS, raw[:1], sx[:1], sy[:1], "linear")
+    np.testing.assert_allclose(evaluate_plane(one, x1, y1, *targets),
+                               np.repeat(plane(sx[:1], sy[:1]), 2, axis=0), atol=1e-9)
+
+
+def test_area_means_within_radius_else_nearest():
+    x = np.array([0.0, 50.0, 90.0, 500.0, 900.0, 3000.0])
+    values = np.array([[1.0, 2.0], [3.0, np.nan], [5.0, 6.0], [7.0, 8.0], [9.0, 10.0],
+                       [np.nan, np.nan]])
+    means, n, far = area_means(x, np.zeros(6), values, [0.0, 2900.0], [0.0, 0.0], 100.0,
+                               k_fallback=2)
+    np.testing.assert_allclose(means, [[3.0, 4.0], [8.0, 9.0]])  # the point without data skipped
+    assert n.tolist() == [3, 2] and far.tolist() == [90.0, 2400.0]
 
 
 # --------------------------------------------------------------------------- grid and validation
