@@ -52,8 +52,10 @@ def timeseries_rmse(series, reference, remove_mean=True, axis=-1):
     a, b, ok = _paired(series, reference)
     diff = np.where(ok, a - b, np.nan)
     if remove_mean:
-        with np.errstate(invalid="ignore"):
-            diff = diff - np.nanmean(diff, axis=axis, keepdims=True)
+        n = np.isfinite(diff).sum(axis=axis, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(np.isfinite(diff), diff, 0.0).sum(axis=axis, keepdims=True) / n
+        diff = diff - mean  # NaN where a series has no shared epoch
     return rmse(diff, axis=axis)
 
 

@@ -3,6 +3,45 @@
 Every method is scored through the same functions: a method is a set of displacement series
 at the stations, on the common epochs, in the primary LOS and the GNSS datum (mm), relative to
 the first common epoch. The metrics are those of :mod:`insarfusion.metrics` (paper Tables 4–7).
+
+Leave one station out
+---------------------
+The stations scored in ``methods`` are those not used as a datum reference; the reference
+stations agree with the products by construction and are never scored there. The
+leave-one-station-out check (:func:`leave_one_station_out`, beyond the paper) scores every
+station that has GNSS on the common epochs, references included: for station ``i`` each
+product (every single dataset and every fused product) is tied to the GNSS datum through all
+the *other* stations, with the offset plane of :func:`insarfusion.datum.plane_coefficients`
+(offset and east/north tilt per epoch, smoothed with the run's ``gnss.offset_model``; one other
+station gives a constant offset, two a tilt along their baseline), and the tied series is
+compared with the GNSS at ``i``. The raw offset at a tie station is the product's mean series
+within ``gnss.radius_m`` minus the GNSS, as in the run's own datum step. The re-tie is applied
+to the finished products, so no network is refitted: the products' own datum offsets lie in
+the space the plane removes (constant in space, the offset model in time), so the re-tie
+replaces them (exactly for the ``constant``, ``linear`` and ``raw`` models, up to the
+smoothing for ``lowpass``). What it does not undo is the tie of the datasets to each other
+before fusion, made at ``gnss.reference``.
+
+``validation.json["leave_one_station_out"]`` has the keys
+
+``stations``
+    The stations scored (those with GNSS on at least two common epochs), in the GNSS order.
+``model``, ``radius_m``
+    The offset model and the radius of the tie (the run's ``gnss`` settings).
+``gnss``
+    ``{station: {"velocity_mm_yr": ...}}``, the GNSS LOS velocity on the common epochs.
+``methods``
+    ``{method: {"stations": {station: {"velocity_mm_yr", "velocity_error_mm_yr",
+    "timeseries_rmse_mm", "cross_correlation", "tie_stations"}}, "velocity_rmse_mm_yr",
+    "timeseries_rmse_mm_mean", "cross_correlation_mean", "n_stations"}}``: per station the
+    tied product's velocity, its error against the GNSS velocity (mm/yr), the time-series
+    RMSE (mm, mean difference removed) and cross-correlation (%), and the number of stations
+    it was tied through; the summary is the RMSE of the velocity errors over the stations and
+    the mean of the per-station time-series RMSE and cross-correlation (as in ``methods``).
+    A station that cannot be scored (no other station to tie through, or tie stations on a
+    line) has ``null`` metrics and a ``note``.
+``improvement_pct``
+    As the top-level ``improvement_pct``, on the leave-one-station-out summaries.
 """
 
 from __future__ import annotations
@@ -10,6 +49,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from . import datum
+from .errors import StageError
 from .metrics import cross_correlation, improvement_pct, rmse, timeseries_rmse, velocity_rmse
 from .series import linear_rate
 
@@ -93,6 +134,70 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
     if truth_velocity is not None and velocity is not None:
         tv = truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values
         out["velocity_rmse_mm_yr"] = _r(rmse(np.asarray(velocity) - tv))
+    return out
+
+
+def leave_one_station_out(series, near, gnss, x, y, epochs, stations, model="linear"
+                          ) -> dict:
+    """Score one method at each station with the product tied to the datum by the others.
+
+    Parameters
+    ----------
+    series : array_like, shape (n_station, n_epoch)
+        The method's series at the stations (as scored in ``methods``), mm.
+    near : array_like, shape (n_station, n_epoch)
+        The method's mean series within the datum radius of each station
+        (:func:`insarfusion.datum.area_means`), mm: what the datum tie compares with the GNSS.
+    gnss : array_like, shape (n_station, n_epoch)
+        GNSS LOS series on the epochs, mm; NaN where missing.
+    x, y : array_like, shape (n_station,)
+        Station positions, metres.
+    epochs : array of dates
+    stations : list of str
+    model : {"constant", "linear", "lowpass", "raw"}
+        Offset model of the tie (the run's ``gnss.offset_model``).
+
+    Returns
+    -------
+    dict
+        ``{"stations": {...}, "velocity_rmse_mm_yr", "timeseries_rmse_mm_mean",
+        "cross_correlation_mean", "n_stations"}`` as described in the module docstring. Only
+        stations with GNSS on at least two epochs are scored or used to tie.
+    """
+    series = np.asarray(series, dtype=float)
+    gnss = np.asarray(gnss, dtype=float)
+    raw = np.asarray(near, dtype=float) - gnss
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    names = [str(s) for s in stations]
+    has_gnss = np.isfinite(gnss).sum(axis=1) >= 2
+    can_tie = has_gnss & (np.isfinite(raw).sum(axis=1) >= 2)
+    scored = np.flatnonzero(has_gnss)
+    tied = np.full((scored.size, series.shape[1]), np.nan)
+    ties, notes = np.zeros(scored.size, dtype=int), {}
+    for row, i in enumerate(scored):  # a handful of stations
+        others = np.flatnonzero(can_tie & (np.arange(len(names)) != i))
+        if others.size == 0:
+            notes[names[i]] = "no other station to tie through"
+            continue
+        try:
+            coef, x0, y0 = datum.plane_coefficients(epochs, raw[others], x[others], y[others],
+                                                    model, [names[j] for j in others],
+                                                    warn=False)
+        except StageError as exc:
+            notes[names[i]] = str(exc)
+            continue
+        tied[row] = series[i] - datum.evaluate_plane(coef, x0, y0, x[i], y[i])[0]
+        ties[row] = others.size
+    scored_names = [names[i] for i in scored]
+    out = station_metrics(tied, gnss[scored], epochs, scored_names)
+    error = linear_rate(epochs, tied) - linear_rate(epochs, gnss[scored])
+    for row, s in enumerate(scored_names):
+        out["stations"][s]["velocity_error_mm_yr"] = _r(error[row])
+        out["stations"][s]["tie_stations"] = int(ties[row])
+        if s in notes:
+            out["stations"][s]["note"] = notes[s]
+    out["n_stations"] = int(np.isfinite(error).sum())
     return out
 
 
