@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 logger = logging.getLogger("insarfusion")
 
@@ -24,3 +25,20 @@ def setup_logging(verbose: bool = False, logfile=None) -> None:
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(fh)
     logger.propagate = False
+
+
+def show_progress(progress=None) -> bool:
+    """Whether to draw progress bars: as asked, else only when stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+def progress_bar(iterable, desc: str, total=None, unit: str = "it", progress=None):
+    """``iterable`` wrapped in a tqdm bar when :func:`show_progress` says so, else unchanged.
+
+    Loops of a handful of long steps only: without a bar nothing is added to the loop.
+    """
+    if not show_progress(progress):
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False)

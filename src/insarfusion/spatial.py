@@ -41,7 +41,7 @@ from scipy.spatial import Delaunay, cKDTree
 from .errors import InputError, StageError
 from .estimators import SpatialInterpolator, spatial_blocks
 from .grid import make_grid, points_to_grid
-from .log import logger
+from .log import logger, progress_bar
 
 #: Methods :func:`make_interpolator` knows.
 METHODS = ("nearest", "idw", "linear", "kriging", "cnn")
@@ -302,6 +302,9 @@ class KrigingInterpolator(_WeightInterpolator):
         Targets whose kriging systems are solved together (memory ~ ``batch_size * (k+1)²``).
     seed : int
         Seed of the fitting subsample.
+    progress : bool, optional
+        A progress bar over the batches of targets when there are more than four; default
+        only when stderr is a terminal.
 
     Attributes
     ----------
@@ -317,7 +320,7 @@ class KrigingInterpolator(_WeightInterpolator):
 
     def __init__(self, variogram_model="spherical", k=16, variogram_parameters=None,
                  max_fit_points=2000, nlags=12, max_lag="auto", fit_field="last",
-                 batch_size=8192, seed=0):
+                 batch_size=8192, seed=0, progress=None):
         self.variogram_model = variogram_model
         self.k = k
         self.variogram_parameters = variogram_parameters
@@ -327,6 +330,7 @@ class KrigingInterpolator(_WeightInterpolator):
         self.fit_field = fit_field
         self.batch_size = batch_size
         self.seed = seed
+        self.progress = progress
 
     def _fitted_hook(self):
         from pykrige import variogram_models
@@ -393,7 +397,10 @@ class KrigingInterpolator(_WeightInterpolator):
         weights = np.empty((m, k))
         neighbours = np.empty((m, k), dtype=np.int64)
         variance = np.empty(m)
-        for start in range(0, m, int(self.batch_size)):
+        starts = range(0, m, int(self.batch_size))
+        if len(starts) > 4:  # a bar only where solving takes a while
+            starts = progress_bar(starts, "kriging", unit="batch", progress=self.progress)
+        for start in starts:
             stop = min(m, start + int(self.batch_size))
             dist0, idx = self.tree_.query(targets[start:stop], k=k)
             dist0, idx = dist0.reshape(-1, k), idx.reshape(-1, k)
@@ -694,7 +701,7 @@ def clone(interpolator) -> SpatialInterpolator:
 
 
 def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, groups=None,
-                   return_coverage=False):
+                   return_coverage=False, progress=None):
     """Held-out RMSE of an interpolator over spatial blocks, mm.
 
     Points are split into folds of whole square blocks
@@ -719,6 +726,8 @@ def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, grou
         Per-point dataset labels, passed to ``fit``.
     return_coverage : bool
         Also return the share of held-out values that got a prediction.
+    progress : bool, optional
+        A progress bar over the folds; default only when stderr is a terminal.
 
     Returns
     -------
@@ -732,7 +741,9 @@ def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, grou
     values = np.asarray(data, dtype=float)
     folds = spatial_blocks(x, y, block_size, n_folds=n_folds, seed=seed)
     residuals, n_targets = [], 0
-    for fold in np.unique(folds):
+    fold_ids = np.unique(folds)
+    for fold in progress_bar(fold_ids, f"held-out blocks, {type(interpolator).__name__}",
+                             total=fold_ids.size, unit="fold", progress=progress):
         test = folds == fold
         model = clone(interpolator)
         model.fit((x[~test], y[~test]), values[~test],
