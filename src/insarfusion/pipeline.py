@@ -21,7 +21,7 @@ from .config import Config, dump_config
 from .errors import StageError
 from .grid import make_grid
 from .load import Inputs, extent, load_inputs
-from .log import logger
+from .log import logger, progress_bar, show_progress
 from .project import primary_geometry_at, project_to_primary
 from .series import linear_rate
 from .timegrid import common_epochs
@@ -58,11 +58,16 @@ class RunState:
 
 
 class _Timer:
-    def __init__(self, state: RunState, name: str):
+    """Logs a step as it starts ("stage 4/10 temporal ...") and its wall time as it ends, and
+    keeps the time (s) in ``state.timings``."""
+
+    def __init__(self, state: RunState, name: str, number: int | None = None,
+                 total: int | None = None):
         self.state, self.name = state, name
+        self.label = f"stage {number}/{total} {name}" if number and total else f"stage {name}"
 
     def __enter__(self):
-        logger.info("stage %s ...", self.name)
+        logger.info("%s ...", self.label)
         self.t0 = _time.perf_counter()
         return self
 
@@ -70,7 +75,7 @@ class _Timer:
         dt = _time.perf_counter() - self.t0
         self.state.timings[self.name] = round(dt, 2)
         if exc[0] is None:
-            logger.info("stage %s done in %.1f s", self.name, dt)
+            logger.info("%s done in %.1f s", self.label, dt)
 
 
 # --------------------------------------------------------------------------- stages
@@ -103,7 +108,8 @@ def stage_temporal(state: RunState) -> None:
     methods = ("linear", "pchip", "lstm") if cfg.method == "auto" else \
         tuple(dict.fromkeys(("linear", "pchip", cfg.method)))
     fitted = {}
-    for name, ds in state.datasets.items():
+    for name, ds in progress_bar(state.datasets.items(), "temporal: scoring resamplers",
+                                 total=len(state.datasets), unit="dataset"):
         truth = _dataset_truth(state, name)
         state.temporal_scores[name], fitted[name] = temporal.score_resamplers(
             ds, methods=methods, holdout_fraction=cfg.holdout_fraction, seed=state.cfg.seed,
@@ -210,6 +216,8 @@ def stage_spatial(state: RunState) -> None:
     for method in methods:
         t0 = _time.perf_counter()
         interp = spatial.make_interpolator(method, cfg, seed=state.cfg.seed)
+        if getattr(interp, "progress", None) is False:  # the CNN's bars, as the LSTM's
+            interp.progress = show_progress()
         interp.fit((x, y), data, groups=groups)
         if "return_std" in inspect.signature(interp.predict).parameters:
             cube, std = spatial.grid(interp, state.grid, time=times, mask=mask, return_std=True)
@@ -356,30 +364,40 @@ def run(cfg: Config, out, force: bool = False, report: bool = True) -> dict:
         handler = logging.FileHandler(tmp / "run.log", mode="w", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
         logger.addHandler(handler)
+        level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO:  # run.log has the stages whoever calls
+            logger.setLevel(logging.INFO)
         try:
             dump_config(cfg, tmp / "config.resolved.yaml")
             state = RunState(cfg=cfg, inputs=None)  # type: ignore[arg-type]
-            with _Timer(state, "load"):
-                state.inputs = load_inputs(cfg)
-                for line in state.inputs.summary_lines():
-                    logger.info(line)
-            if cfg.truth is not None:
-                state.truth = _load_truth(cfg.truth)
-            for name, stage in STAGES:
-                with _Timer(state, name):
-                    stage(state)
-            with _Timer(state, "products"):
-                _write_products(state, tmp)
+            t0 = _time.perf_counter()
+            steps = [("load", _stage_load), *STAGES,
+                     ("products", lambda st: _write_products(st, tmp))]
             if report:
                 from .report import write_report
-                with _Timer(state, "report"):
-                    write_report(state, tmp)
+                steps.append(("report", lambda st: write_report(st, tmp)))
+            for number, (name, stage) in enumerate(steps, start=1):
+                with _Timer(state, name, number, len(steps)):
+                    stage(state)
+            state.timings["total"] = round(_time.perf_counter() - t0, 2)
+            logger.info("run done in %.1f s", state.timings["total"])
+            state.validation["timings_s"] = state.timings
             (tmp / "validation.json").write_text(json.dumps(state.validation, indent=2))
         finally:
             logger.removeHandler(handler)
+            logger.setLevel(level)
             handler.close()
     setup_logging()
     return state.validation
+
+
+def _stage_load(state: RunState) -> None:
+    """Read the datasets and the GNSS (and the truth of a simulated case)."""
+    state.inputs = load_inputs(state.cfg)
+    for line in state.inputs.summary_lines():
+        logger.info(line)
+    if state.cfg.truth is not None:
+        state.truth = _load_truth(state.cfg.truth)
 
 
 def _load_truth(path):
