@@ -56,6 +56,21 @@ def test_every_output_is_written(result):
     html = (out / "report.html").read_text()
     assert html.count("<img src=\"data:image/png;base64,") >= 4
     assert "Table 4" in html and "Table 5" in html
+    assert "Leave one station out: velocity error" in html
+    assert "Leave one station out (each of 11 stations" in html
+    for name in ("loso_velocity_error", "loso_timeseries_rmse"):
+        for ext in ("csv", "md"):
+            assert (out / "tables" / f"{name}.{ext}").is_file()
+    log = (out / "run.log").read_text()
+    assert "stage 4/10 temporal ..." in log and "stage 10/10 report done in" in log
+
+
+def test_timings_of_every_stage(result):
+    _, v = result
+    stages = ("load", "project", "epochs", "temporal", "datum", "spatial", "rereference",
+              "validate", "products", "report", "total")
+    assert all(v["timings_s"][s] >= 0 for s in stages)
+    assert v["timings_s"]["total"] >= sum(v["timings_s"][s] for s in stages[:-1]) - 0.1
 
 
 def test_products_are_georeferenced(result):
@@ -93,6 +108,24 @@ def test_validation_numbers(result):
     for scores in held.values():
         assert 0 < scores["rmse_mm"] < 10 and 0.5 < scores["coverage"] <= 1
     assert held["kriging"]["rmse_mm"] < held["nearest"]["rmse_mm"]
+    # leave one station out: every station with GNSS scored, the references included, each
+    # product tied to the datum through the other ten stations
+    loso = v["leave_one_station_out"]
+    assert loso["stations"] == sorted(VALIDATION_STATIONS + ["M01", "M21"])
+    assert loso["model"] == "linear"
+    for method in ("S1A", "CSK", "synergic", "nearest", "kriging", "idw", "linear"):
+        m = loso["methods"][method]
+        assert m["n_stations"] == 11
+        for key in ("velocity_rmse_mm_yr", "timeseries_rmse_mm_mean", "cross_correlation_mean"):
+            assert np.isfinite(m[key]) and m[key] > 0, (method, key)
+        for s in loso["stations"]:
+            assert m["stations"][s]["tie_stations"] == 10
+            assert np.isfinite(m["stations"][s]["velocity_error_mm_yr"])
+        assert m["velocity_rmse_mm_yr"] < 10 and m["timeseries_rmse_mm_mean"] < 10
+    # tied through ten stations the fused product is no worse than tied through one
+    assert (loso["methods"]["synergic"]["velocity_rmse_mm_yr"]
+            < 1.2 * v["methods"]["synergic"]["velocity_rmse_mm_yr"])
+    assert "synergic_vs_CSK" in loso["improvement_pct"]
     # each resampler scored on held-out epochs and against the truth
     for ds in ("S1A", "CSK"):
         for r in ("linear", "pchip", "lstm"):

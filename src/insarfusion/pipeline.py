@@ -25,7 +25,13 @@ from .log import logger, progress_bar, show_progress
 from .project import primary_geometry_at, project_to_primary
 from .series import linear_rate
 from .timegrid import common_epochs
-from .validate import improvements, sample_cube, station_metrics, truth_scores
+from .validate import (
+    improvements,
+    leave_one_station_out,
+    sample_cube,
+    station_metrics,
+    truth_scores,
+)
 
 
 @dataclass
@@ -265,30 +271,35 @@ def stage_validate(state: RunState) -> None:
     gnss = state.inputs.gnss
     methods: dict = {}
     if gnss is not None:
+        names = [str(s) for s in gnss["station"].values]
         stations = datum.validation_stations(gnss, g.reference, g.final_reference)
-        x = gnss["x"].sel(station=stations).values
-        y = gnss["y"].sel(station=stations).values
-        gnss_series = []
-        for s in stations:
+        x, y = gnss["x"].values, gnss["y"].values
+        gnss_all = []
+        for s in names:
             inc, head = _primary_geometry_at_station(state, s)
             los = datum.gnss_los(gnss, s, inc, head)
-            gnss_series.append(datum.gnss_on_epochs(np.asarray(los), gnss["time"].values,
-                                                    state.epochs))
-        gnss_series = np.asarray(gnss_series, dtype=float)
-        v["stations"] = list(stations)
-        v["gnss"] = {s: {"velocity_mm_yr": _round(linear_rate(state.epochs, gnss_series[i]))}
-                     for i, s in enumerate(stations)}
+            gnss_all.append(datum.gnss_on_epochs(np.asarray(los), gnss["time"].values,
+                                                 state.epochs))
+        gnss_all = np.asarray(gnss_all, dtype=float)  # every station, for the LOSO check
+        series_all = {}
         for name, ds in state.datasets.items():
             interp = spatial.make_interpolator("idw", state.cfg.spatial, seed=state.cfg.seed)
             interp.fit((ds["x"].values, ds["y"].values), ds["displacement"].values)
-            state.station_series[name] = interp.predict((x, y))
+            series_all[name] = interp.predict((x, y))
         for name, cube in state.products.items():
-            state.station_series[name] = sample_cube(cube, x, y)
-        for name, series in state.station_series.items():
-            methods[name] = station_metrics(series, gnss_series, state.epochs, stations)
+            series_all[name] = sample_cube(cube, x, y)
+        rows = [names.index(s) for s in stations]
+        gnss_series = gnss_all[rows]
+        v["stations"] = list(stations)
+        v["gnss"] = {s: {"velocity_mm_yr": _round(linear_rate(state.epochs, gnss_series[i]))}
+                     for i, s in enumerate(stations)}
+        for name, series in series_all.items():
+            state.station_series[name] = series[rows]
+            methods[name] = station_metrics(series[rows], gnss_series, state.epochs, stations)
         state.gnss_series = gnss_series
         v["methods"] = methods
         v["improvement_pct"] = improvements(methods)
+        v["leave_one_station_out"] = _leave_one_station_out(state, names, gnss_all, series_all)
     holdout = _holdout_blocks(state)
     if holdout:
         v["holdout_blocks"] = holdout
@@ -298,6 +309,50 @@ def stage_validate(state: RunState) -> None:
         v["truth"] = _truth_section(state)
     v["timings_s"] = state.timings
     state.validation = v
+
+
+def _near_station_series(state: RunState, name: str, x, y) -> np.ndarray:
+    """Mean series of a method's points or cells within the datum radius of each station."""
+    radius = state.cfg.gnss.radius_m
+    if name in state.datasets:
+        ds = state.datasets[name]
+        means, _, far = datum.area_means(ds["x"].values, ds["y"].values,
+                                         ds["displacement"].values, x, y, radius)
+    else:
+        cube = state.products[name].transpose("time", "y", "x")
+        cx, cy = np.meshgrid(cube["x"].values, cube["y"].values)
+        means, _, far = datum.area_means(cx.ravel(), cy.ravel(),
+                                         cube.values.reshape(cube.sizes["time"], -1).T, x, y,
+                                         radius)
+    if (far > radius).any():
+        logger.debug("leave-one-station-out, %s: no data within %g m of %d station(s); the "
+                     "nearest used, up to %.0f m away", name, radius, int((far > radius).sum()),
+                     float(np.nanmax(far)))
+    return means
+
+
+def _leave_one_station_out(state: RunState, names, gnss_all, series_all) -> dict:
+    """Every method scored at each station with its datum tied through the other stations
+    (see :mod:`insarfusion.validate`); the fused products are not refitted."""
+    g = state.cfg.gnss
+    gnss = state.inputs.gnss
+    x, y = gnss["x"].values, gnss["y"].values
+    methods = {
+        name: leave_one_station_out(series, _near_station_series(state, name, x, y), gnss_all,
+                                    x, y, state.epochs, names, model=g.offset_model)
+        for name, series in series_all.items()
+    }
+    scored = [s for i, s in enumerate(names) if np.isfinite(gnss_all[i]).sum() >= 2]
+    out = {"stations": scored, "model": g.offset_model, "radius_m": float(g.radius_m),
+           "gnss": {s: {"velocity_mm_yr": _round(linear_rate(state.epochs,
+                                                             gnss_all[names.index(s)]))}
+                    for s in scored},
+           "methods": methods, "improvement_pct": improvements(methods)}
+    summary = ", ".join(f"{m} {r['velocity_rmse_mm_yr']} mm/yr / "
+                        f"{r['timeseries_rmse_mm_mean']} mm" for m, r in methods.items())
+    logger.info("leave-one-station-out at %d stations (offset model %s), velocity RMSE / "
+                "mean series RMSE: %s", len(scored), g.offset_model, summary)
+    return out
 
 
 def _holdout_blocks(state: RunState) -> dict:
