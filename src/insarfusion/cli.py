@@ -138,6 +138,49 @@ def decompose(
     typer.echo(f"products: {out}")
 
 
+@app.command(name="compare-gnss")
+def compare_gnss(
+    config: Path = typer.Argument(..., help="A YAML configuration with InSAR datasets and a "
+                                            "'gnss' section (the station to compare with)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
+                                                       "config, named after it)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+):
+    """Compare every dataset's LOS series with the GNSS station projected on its LOS (paper
+    eq. 2) over their overlap, and test which LOS geometry the GNSS fits best."""
+    from .config import load_config
+    from .gnss_compare import run_gnss_comparison
+
+    cfg = load_config(config)
+    out = out if out is not None else config.parent / f"{config.stem}_gnss"
+    result = run_gnss_comparison(cfg, out, force=force)
+    typer.echo(f"station {result['station']} ({result['lon']}, {result['lat']})")
+    typer.echo(f"{'dataset':<16}{'inc/head':>13}{'epochs':>7}  {'overlap':<23}{'RMSE':>9}"
+               f"{'corr %':>8}{'v InSAR':>9}{'v GNSS':>8}  best geometry")
+    for name, d in result["datasets"].items():
+        if "own" not in d:
+            typer.echo(f"{name:<16}  {d.get('error', 'no overlap')}")
+            continue
+        s = d["own"]
+        typer.echo(f"{name:<16}{s['incidence']:>6.1f}/{s['heading']:>6.1f}{s['epochs']:>7}  "
+                   f"{s['start'] + '..' + s['end']:<23}{_fmt(s['rmse_mm'], 'mm'):>9}"
+                   f"{_fmt(s['correlation_pct'], ''):>8}{s['velocity_insar_mm_yr']:>9.1f}"
+                   f"{s['velocity_gnss_mm_yr']:>8.1f}  {d['best_geometry']}")
+    pairs = result.get("pairs", {})
+    if pairs:
+        typer.echo("opposite-pass pairs decomposed at the station (GNSS north removed), "
+                   "rates in mm/yr InSAR / GNSS:")
+        for pair, p in pairs.items():
+            cells = []
+            for label in ("as given", "headings + 180"):
+                e, u = p[label]["east"], p[label]["up"]
+                cells.append(f"{label}: east {e['insar_mm_yr']:.1f} / {e['gnss_mm_yr']:.1f}, "
+                             f"up {u['insar_mm_yr']:.1f} / {u['gnss_mm_yr']:.1f}")
+            typer.echo(f"  {pair} ({p['epochs']} epochs): " + "; ".join(cells))
+    typer.echo(f"details: {out / 'gnss_comparison.json'} (RMSE in mm after removing the mean "
+               "difference; velocities in mm/yr over the overlap)")
+
+
 @app.command()
 def simulate(
     out: Path = typer.Argument(..., help="Folder to write the simulated case into."),
