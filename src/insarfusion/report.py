@@ -310,6 +310,15 @@ def reading(validation: dict) -> list[str]:
             best = min(fr, key=fr.get)
             lines.append(f"Against the simulated truth everywhere on the grid, {best} has the "
                          f"lowest error ({fr[best]:.2f} mm).")
+        pattern = {m: v["field_pattern_rmse_mm"] for m, v in truth.items()
+                   if v.get("field_pattern_rmse_mm") is not None}
+        if pattern:
+            best = min(pattern, key=pattern.get)
+            lines.append(f"With each epoch's common offset (datum, atmosphere at the reference) "
+                         f"removed, {best} has the best spatial pattern ({pattern[best]:.2f} mm); "
+                         + ", ".join(f"{m} {v:.2f}" for m, v in sorted(pattern.items(),
+                                                                       key=lambda kv: kv[1]))
+                         + " mm.")
     held = {m: v["rmse_mm"] for m, v in validation.get("holdout_blocks", {}).items()
             if v.get("rmse_mm") is not None}
     if held:

@@ -127,10 +127,25 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
 
     The truth is interpolated (bilinearly) to the product's cell centres, so products on any
     grid can be scored.
+
+    Returns
+    -------
+    dict
+        ``field_rmse_mm``: RMSE over every cell and epoch. ``field_pattern_rmse_mm``: the same
+        after removing each epoch's mean error over the cells, i.e. the error of the spatial
+        pattern alone; the difference is a common offset per epoch (datum tie, atmosphere at
+        the reference), which no spatial method can change. ``velocity_rmse_mm_yr``: against
+        the true velocity map, when both velocities are given.
     """
     t = truth.sel(time=cube["time"], method="nearest").interp(x=cube["x"], y=cube["y"])
-    out = {"field_rmse_mm": _r(rmse(cube.transpose("time", "y", "x").values
-                                    - t.transpose("time", "y", "x").values))}
+    error = cube.transpose("time", "y", "x").values - t.transpose("time", "y", "x").values
+    finite = np.isfinite(error)
+    out = {"field_rmse_mm": _r(rmse(error))}
+    if finite.any():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            offset = (np.where(finite, error, 0).sum(axis=(1, 2))
+                      / finite.sum(axis=(1, 2)))[:, None, None]
+        out["field_pattern_rmse_mm"] = _r(rmse(error - offset))
     if truth_velocity is not None and velocity is not None:
         tv = truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values
         out["velocity_rmse_mm_yr"] = _r(rmse(np.asarray(velocity) - tv))
