@@ -98,6 +98,12 @@ def headline(validation: dict) -> str:
                          f"{_fmt(m['cross_correlation_mean'], ''):>9}{_fmt(t, 'mm'):>12}")
         for key, value in validation.get("improvement_pct", {}).items():
             lines.append(f"improvement {key}: {value:+.1f} %")
+    loso = validation.get("leave_one_station_out", {}).get("methods", {})
+    if loso:
+        lines.append("leave one station out (velocity RMSE, mean series RMSE):")
+        for name, m in loso.items():
+            lines.append(f"  {name:<10}{_fmt(m['velocity_rmse_mm_yr'], 'mm/yr'):>13}"
+                         f"{_fmt(m['timeseries_rmse_mm_mean'], 'mm'):>10}")
     held = validation.get("holdout_blocks", {})
     if held:
         lines.append("held-out spatial blocks of input points (RMSE, share predicted):")
