@@ -43,7 +43,7 @@ def test_defaults(tmp_path):
     assert cfg.gnss is None
     assert cfg.time.step_days == 12
     assert cfg.spatial.cell_size_m == 20.22
-    assert cfg.projection == "vector"
+    assert cfg.projection == "paper"
 
 
 def test_round_trip(tmp_path):

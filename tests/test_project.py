@@ -71,7 +71,7 @@ def test_motion_along_primary_los_is_recovered_exactly():
     csk_los = los_truth * cv.enu_to_los(e, n, u, 30.0, -10.0)
     csk = _points(csk_los, x, y, 30.0, -10.0, "CSK")
     s1 = _points(np.zeros((50, TIME.size)), x, y, 41.0, -12.0, "S1A")
-    out = project_to_primary(csk, s1)
+    out = project_to_primary(csk, s1, method="vector")
     np.testing.assert_allclose(out["displacement"].values, los_truth, atol=1e-9)
     np.testing.assert_allclose(out["incidence"].values, 41.0)
     np.testing.assert_allclose(out["heading"].values, -12.0)
@@ -112,7 +112,7 @@ def test_ascending_onto_descending_warns(caplog):
     asc = _points(np.ones((2, TIME.size)), x, y, 35.0, -10.0, "ASC")
     desc = _points(np.zeros((2, TIME.size)), x, y, 35.0, -170.0, "DESC")
     with caplog.at_level(logging.WARNING, logger="insarfusion"):
-        out = project_to_primary(asc, desc)
+        out = project_to_primary(asc, desc, method="vector")
     factor = float(out["projection_factor"].values[0])
     assert abs(factor) > 2
     assert "2 of 2 points" in caplog.text and f"{abs(factor):.2f}" in caplog.text

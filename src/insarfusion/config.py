@@ -217,7 +217,7 @@ class Config(_Strict):
     crs: str | None = None
     datasets: list[DatasetConfig] = Field(min_length=1)
     primary: str | None = None
-    projection: Literal["vector", "paper", "calibrated"] = "vector"
+    projection: Literal["vector", "paper", "calibrated"] = "paper"
     gnss: GnssConfig | None = None
     reference_point: ReferencePointConfig | None = None
     time: TimeConfig = Field(default_factory=TimeConfig)
