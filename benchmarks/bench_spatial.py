@@ -1,4 +1,4 @@
-"""Benchmark of the classic spatial interpolators: wall time and accuracy of gridding.
+"""Benchmark of the spatial interpolators and the CNN: wall time and accuracy of gridding.
 
 Synthetic points (a smooth, growing deformation field plus white noise) over a square of about
 2.1 km, gridded at 20.22 m (104 x 104 cells) for every epoch with each method of
@@ -10,7 +10,13 @@ Accuracy: the points of one fold of spatial blocks (:func:`insarfusion.estimator
 are withheld; the RMSE is taken against the noise-free field at the cell centres inside the
 withheld blocks, over all epochs (PyKrige: its one epoch, the last).
 
-Run: ``python benchmarks/bench_spatial.py [--sizes 1000 10000 100000] [--epochs 115]``.
+The CNN (:class:`insarfusion.cnn.CNNFusion`, Table 3 layers) is trained self-supervised on the
+same training points for ``--cnn-epochs`` passes (the demo's profile by default: 3) and
+predicts every epoch once per blind-spot view, without MC-dropout sampling; its wall time is
+training plus inference.
+
+Run: ``python benchmarks/bench_spatial.py [--sizes 1000 10000 100000] [--epochs 115]
+[--cnn-epochs 3]``.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ def rmse(a, b):
     return float(np.sqrt(np.mean(diff**2))) if diff.size else float("nan")
 
 
-def run(n_points, n_epochs, seed=0):
+def run(n_points, n_epochs, seed=0, cnn_epochs=3):
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, SIDE_M, n_points)
     y = rng.uniform(0, SIDE_M, n_points)
@@ -90,6 +96,11 @@ def run(n_points, n_epochs, seed=0):
         "kriging gaussian": KrigingInterpolator(variogram_model="gaussian", k=K_KRIGING,
                                                 seed=seed),
     }
+    if cnn_epochs > 0:
+        from insarfusion.cnn import CNNFusion
+
+        methods[f"cnn ({cnn_epochs} epochs)"] = CNNFusion(cell_size=CELL_M, epochs=cnn_epochs,
+                                                          mc_samples=0, seed=seed)
     for name, model in methods.items():
         def fit_and_grid(model=model):
             model.fit((xt, yt), dt)
@@ -128,13 +139,14 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--epochs", type=int, default=115)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cnn-epochs", type=int, default=3, help="0 leaves the CNN out")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
           f"{args.epochs} epochs, cell {CELL_M} m, noise {NOISE_MM} mm")
     print("| points (train) | grid | method | wall time (s) | held-out RMSE (mm) | note |")
     print("|---|---|---|---|---|---|")
     for n in args.sizes:
-        rows, ny, nx, n_train = run(n, args.epochs, seed=args.seed)
+        rows, ny, nx, n_train = run(n, args.epochs, seed=args.seed, cnn_epochs=args.cnn_epochs)
         for name, seconds, error, note in rows:
             print(f"| {n} ({n_train}) | {ny}x{nx} | {name} | {seconds:.3g} | {error:.3f} | {note} |",
                   flush=True)
