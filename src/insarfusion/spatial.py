@@ -42,6 +42,7 @@ from .errors import InputError, StageError
 from .estimators import SpatialInterpolator, spatial_blocks
 from .grid import make_grid, points_to_grid
 from .log import logger, progress_bar
+from .parallel import CELL_CHUNK, chunk_slices, map_chunks
 
 #: Methods :func:`make_interpolator` knows.
 METHODS = ("nearest", "idw", "linear", "kriging", "cnn")
@@ -640,7 +641,15 @@ def distance_mask(grid, x, y, max_distance_m) -> xr.DataArray:
                         coords={"y": grid["y"], "x": grid["x"]}, name="mask")
 
 
-def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displacement"):
+def _predict_cells(coordinates, interpolator, return_std):
+    """Predictions (and std) of a fitted interpolator at one chunk of cell centres."""
+    if return_std:
+        return interpolator.predict(coordinates, return_std=True)
+    return interpolator.predict(coordinates), None
+
+
+def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displacement",
+         client=None):
     """Predictions of a fitted interpolator at the cell centres of a grid.
 
     Parameters
@@ -658,6 +667,9 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
         ``predict(..., return_std=True)``, e.g. kriging).
     name : str
         Name of the returned array.
+    client : distributed.Client, optional
+        Predict chunks of :data:`insarfusion.parallel.CELL_CHUNK` cells on this Dask
+        client's workers (same result as in-process).
 
     Returns
     -------
@@ -670,10 +682,13 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
     keep = np.ones(ny * nx, dtype=bool) if mask is None else np.asarray(mask, bool).ravel()
     if keep.size != ny * nx:
         raise InputError(f"mask has {keep.size} cells, the grid {ny * nx}")
-    if return_std:
-        values, std = interpolator.predict((cx[keep], cy[keep]), return_std=True)
-    else:
-        values, std = interpolator.predict((cx[keep], cy[keep])), None
+    cells = np.flatnonzero(keep)
+    chunks = [(cx[cells[s]], cy[cells[s]]) for s in chunk_slices(cells.size, CELL_CHUNK)]
+    parts = map_chunks(_predict_cells, chunks, client, interpolator=interpolator,
+                       return_std=return_std)
+    values = np.concatenate([np.asarray(v, dtype=float) for v, _ in parts], axis=0)
+    std = (np.concatenate([np.asarray(e, dtype=float) for _, e in parts], axis=0)
+           if return_std else None)
 
     def _to_array(flat, array_name, units):
         flat = np.asarray(flat, dtype=float)

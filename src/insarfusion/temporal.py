@@ -25,6 +25,7 @@ Helpers: :func:`make_resampler`, :func:`resample_dataset` (a point dataset onto 
 from __future__ import annotations
 
 import contextlib
+import copy
 import sys
 
 import numpy as np
@@ -35,6 +36,7 @@ from .conventions import as_days
 from .errors import InputError
 from .estimators import TemporalResampler, holdout_epochs
 from .log import logger
+from .parallel import POINT_CHUNK, chunk_slices, map_chunks
 
 #: Names accepted by :func:`make_resampler`.
 RESAMPLERS = ("linear", "pchip", "lstm")
@@ -783,8 +785,15 @@ def rezero_series(values, axis=-1):
     return values - np.take(values, [0], axis=axis)
 
 
+def _resample_chunk(values, resampler, time, days):
+    """One chunk of series resampled with a fitted resampler (left unchanged)."""
+    local = copy.copy(resampler)
+    local.set_series(time, values)
+    return local.predict(days)
+
+
 def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
-                     rezero=True, refit=True) -> xr.Dataset:
+                     rezero=True, refit=True, client=None) -> xr.Dataset:
     """A point dataset resampled onto new epochs.
 
     Parameters
@@ -802,6 +811,9 @@ def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
         Fit ``resampler`` on ``ds``; with False a resampler already fitted on these dates
         (e.g. by :func:`score_resamplers`) only takes the series
         (:meth:`~insarfusion.estimators.TemporalResampler.set_series`).
+    client : distributed.Client, optional
+        Resample the series in chunks of :data:`insarfusion.parallel.POINT_CHUNK` on this
+        Dask client's workers (same result as in-process).
 
     Returns
     -------
@@ -811,11 +823,12 @@ def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
         method.
     """
     days = as_days(np.atleast_1d(epochs))
+    values = ds["displacement"].values
     if refit:
-        resampler.fit(ds["time"].values, ds["displacement"].values)
-    else:
-        resampler.set_series(ds["time"].values, ds["displacement"].values)
-    resampled = resampler.predict(days)
+        resampler.fit(ds["time"].values, values)
+    chunks = [values[s] for s in chunk_slices(values.shape[0], POINT_CHUNK)]
+    resampled = np.concatenate(map_chunks(_resample_chunk, chunks, client, resampler=resampler,
+                                          time=ds["time"].values, days=days), axis=0)
     if rezero:
         resampled = rezero_series(resampled)
     out = ds.drop_dims("time")

@@ -1,0 +1,104 @@
+"""Chunked per-point and per-cell work, in this process or on a Dask cluster.
+
+The heavy steps that are independent from chunk to chunk go through :func:`map_chunks`:
+temporal resampling of the points (:func:`insarfusion.temporal.resample_dataset`, chunks of
+:data:`POINT_CHUNK` series) and the prediction of the classic interpolators at the grid cells
+(:func:`insarfusion.spatial.grid`, chunks of :data:`CELL_CHUNK` cells). Without a client the
+chunks run one after the other in this process; with a ``dask.distributed`` client (from
+:func:`dask_client`) they run on its workers, and the fitted model is sent to every worker
+once. Both paths run the same function on the same chunks, so they give the same numbers.
+
+What stays in the main process: reading, fitting (training the LSTM and the CNN, the kriging
+variogram), the CNN's tiled inference (it uses every epoch's grid at once) and writing the
+products. The chunks bound the memory of the intermediate arrays of the chunked steps; the
+displacement cube itself is held whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from .errors import ConfigError
+from .log import logger
+
+#: Series per chunk of temporal resampling (a multiple of the LSTM's CPU prediction batch, so
+#: chunked and whole predictions see the same batches).
+POINT_CHUNK = 16_384
+
+#: Grid cells per chunk of spatial prediction.
+CELL_CHUNK = 65_536
+
+
+def chunk_slices(n: int, size: int) -> list[slice]:
+    """Consecutive slices of at most ``size`` covering ``range(n)`` (one empty slice if n = 0)."""
+    if size < 1:
+        raise ValueError(f"chunk size must be positive, got {size}")
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)] or [slice(0, 0)]
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None,
+                threads_per_worker: int = 1, timeout: str = "20s"):
+    """A ``dask.distributed`` client for the run, or None for in-process work.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``); the run's chunks go to its
+        workers, which need insarfusion installed and the same Python packages.
+    workers : int, optional
+        Start a local cluster of this many worker processes instead (ignored with
+        ``scheduler``).
+    threads_per_worker : int
+        Threads of each local worker.
+    timeout : str
+        How long to try to reach ``scheduler``.
+
+    Yields
+    ------
+    distributed.Client or None
+    """
+    if scheduler is None and not workers:
+        yield None
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise ConfigError(f"Dask is not installed ({exc}); pip install 'dask[distributed]'") \
+            from exc
+    cluster = None
+    try:
+        if scheduler is not None:
+            client = Client(scheduler, timeout=timeout)
+        else:
+            if workers < 1:
+                raise ConfigError(f"--workers must be at least 1, got {workers}")
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                                   processes=True, dashboard_address=None)
+            client = Client(cluster)
+    except ConfigError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from exc
+    logger.info("Dask: %d workers (%s)", len(client.scheduler_info()["workers"]),
+                scheduler or "local cluster")
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def map_chunks(func, chunks, client=None, **shared):
+    """``[func(chunk, **shared) for chunk in chunks]``, on the client's workers if given.
+
+    ``shared`` objects (a fitted model, the target dates) are sent to each worker once.
+    """
+    chunks = list(chunks)
+    if client is None or len(chunks) == 0:
+        return [func(chunk, **shared) for chunk in chunks]
+    # a list of one: scatter sends the object itself, not its items
+    scattered = {key: client.scatter([value], broadcast=True)[0] for key, value in shared.items()}
+    futures = client.map(func, chunks, pure=False, **scattered)
+    return client.gather(futures)
