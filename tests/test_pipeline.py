@@ -193,3 +193,19 @@ def test_lstm_resampling_in_the_run(case):
             assert 0 < scores[r]["truth_rmse_mm"] < 10, (name, r)
         resampled = state.datasets[name].displacement.values
         assert resampled.shape[1] == state.epochs.size and np.isfinite(resampled).mean() > 0.99
+
+
+def test_run_on_a_dask_cluster_equals_the_single_process_run(case, result):
+    from insarfusion.parallel import dask_client
+
+    out, validation = result
+    cfg = _small_training(load_config(case / "case" / "config.yaml"))
+    cfg.validation.holdout_folds = 2  # held-out blocks run in process: no need to repeat them
+    cfg.validation.holdout_methods = ["kriging"]
+    with dask_client(workers=2) as client:
+        distributed = P.run(cfg, case / "out_dask", client=client, report=False)
+    for name in ("methods", "truth", "leave_one_station_out"):
+        assert distributed[name] == validation[name], name
+    with xr.open_dataset(out / "displacement.nc") as a, \
+            xr.open_dataset(case / "out_dask" / "displacement.nc") as b:
+        np.testing.assert_array_equal(a["displacement"].values, b["displacement"].values)

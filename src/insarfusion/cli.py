@@ -66,19 +66,27 @@ def run(
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
                                                        "config, named after it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    dask_scheduler: str = typer.Option(
+        None, "--dask-scheduler", help="Run the chunked steps (temporal resampling, gridding) "
+        "on the workers of this running Dask scheduler, e.g. tcp://host:8786."),
+    workers: int = typer.Option(
+        None, "--workers", min=1, help="Run the chunked steps on a local Dask cluster of this "
+        "many worker processes."),
 ):
     """Run the whole pipeline on the data a configuration names and write the products."""
     from .config import load_config
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_results"
-    _run_and_report(cfg, out, force)
+    _run_and_report(cfg, out, force, dask_scheduler=dask_scheduler, workers=workers)
 
 
-def _run_and_report(cfg, out: Path, force: bool) -> None:
+def _run_and_report(cfg, out: Path, force: bool, dask_scheduler=None, workers=None) -> None:
+    from .parallel import dask_client
     from .pipeline import run as run_pipeline
 
-    validation = run_pipeline(cfg, out, force=force)
+    with dask_client(dask_scheduler, workers) as client:
+        validation = run_pipeline(cfg, out, force=force, client=client)
     typer.echo(headline(validation))
     typer.echo(f"products and report: {out / 'report.html'}")
 

@@ -52,6 +52,7 @@ class RunState:
     gnss_series: np.ndarray | None = None             # (station, epoch) mm, primary LOS
     truth: xr.Dataset | None = None
     timings: dict = field(default_factory=dict)
+    client: object = None                             # dask.distributed.Client or None
     _velocities: dict = field(default_factory=dict, repr=False)
 
     def velocity(self, name: str) -> xr.DataArray:
@@ -131,7 +132,7 @@ def stage_temporal(state: RunState) -> None:
         state.temporal_method = cfg.method
     state.datasets = {
         name: temporal.resample_dataset(ds, state.epochs, fitted[name][state.temporal_method],
-                                        rezero=True, refit=False)
+                                        rezero=True, refit=False, client=state.client)
         for name, ds in state.datasets.items()
     }
 
@@ -225,10 +226,14 @@ def stage_spatial(state: RunState) -> None:
         if getattr(interp, "progress", None) is False:  # the CNN's bars, as the LSTM's
             interp.progress = show_progress()
         interp.fit((x, y), data, groups=groups)
+        # the CNN's prediction only samples its fused grid: not worth shipping to workers
+        client = None if method == "cnn" else state.client
         if "return_std" in inspect.signature(interp.predict).parameters:
-            cube, std = spatial.grid(interp, state.grid, time=times, mask=mask, return_std=True)
+            cube, std = spatial.grid(interp, state.grid, time=times, mask=mask, return_std=True,
+                                     client=client)
         else:
-            cube, std = spatial.grid(interp, state.grid, time=times, mask=mask), None
+            cube, std = spatial.grid(interp, state.grid, time=times, mask=mask,
+                                     client=client), None
         if std is None and getattr(interp, "fused_std_", None) is not None:
             # the CNN's own grid shares cell centres with the run's (same cell size)
             std = (interp.fused_std_.interp(x=state.grid["x"], y=state.grid["y"])
@@ -407,8 +412,11 @@ STAGES = (("project", stage_project), ("epochs", stage_epochs), ("temporal", sta
 
 # --------------------------------------------------------------------------- the run
 
-def run(cfg: Config, out, force: bool = False, report: bool = True) -> dict:
+def run(cfg: Config, out, force: bool = False, report: bool = True, client=None) -> dict:
     """Run the whole pipeline and write every product into ``out`` atomically.
+
+    With a ``dask.distributed`` ``client`` the chunked steps run on its workers
+    (:mod:`insarfusion.parallel`); the results are the same.
 
     Returns the validation dictionary (also written as ``validation.json``).
     """
@@ -424,7 +432,7 @@ def run(cfg: Config, out, force: bool = False, report: bool = True) -> dict:
             logger.setLevel(logging.INFO)
         try:
             dump_config(cfg, tmp / "config.resolved.yaml")
-            state = RunState(cfg=cfg, inputs=None)  # type: ignore[arg-type]
+            state = RunState(cfg=cfg, inputs=None, client=client)  # type: ignore[arg-type]
             t0 = _time.perf_counter()
             steps = [("load", _stage_load), *STAGES,
                      ("products", lambda st: _write_products(st, tmp))]
