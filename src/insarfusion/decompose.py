@@ -31,7 +31,6 @@ mostly into up: for the Ustica tracks (ascending 39.0 / -8.9 deg, descending 37.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ import xarray as xr
 
 from .conventions import as_days, los_unit_vector
 from .errors import InputError, StageError
-from .log import logger
+from .log import logger, run_log
 from .series import linear_rate
 
 #: Below this |sin| of the angle between two geometries' (east, up) directions the system is
@@ -386,10 +385,7 @@ def run_decomposition(cfg, out, force: bool = False) -> dict:
 
     dc = cfg.decomposition or DecompositionConfig()
     with atomic_output(out, force=force) as tmp:
-        handler = logging.FileHandler(tmp / "run.log", mode="w", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-        try:
+        with run_log(tmp / "run.log"):
             dump_config(cfg, tmp / "config.resolved.yaml")
             inputs = load_inputs(cfg)
             crs = crs_string(parse_crs(dc.crs)) if dc.crs else inputs.crs
@@ -430,9 +426,6 @@ def run_decomposition(cfg, out, force: bool = False) -> dict:
                     logger.info("decomposition vs %s (%s): %s", Path(path).name, component,
                                 summary["comparison"][component])
             _write_outputs(result, summary, cells, grid, crs, tmp, write_velocity_tif)
-        finally:
-            logger.removeHandler(handler)
-            handler.close()
     return summary
 
 

@@ -34,7 +34,6 @@ wrong convention flips the sign of the decomposed east.
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from pathlib import Path
 
@@ -44,7 +43,7 @@ import xarray as xr
 from .conventions import as_days, los_unit_vector, wrap_angle
 from .datum import gnss_los, gnss_on_epochs
 from .errors import InputError, StageError
-from .log import logger
+from .log import logger, run_log
 from .metrics import cross_correlation, timeseries_rmse
 from .series import linear_rate
 
@@ -302,10 +301,7 @@ def run_gnss_comparison(cfg, out, force: bool = False) -> dict:
         raise InputError("compare-gnss needs a 'gnss' section in the configuration")
     station = cfg.gnss.stations[0] if cfg.gnss.stations else None
     with atomic_output(out, force=force) as tmp:
-        handler = logging.FileHandler(tmp / "run.log", mode="w", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-        try:
+        with run_log(tmp / "run.log"):
             dump_config(cfg, tmp / "config.resolved.yaml")
             inputs = load_inputs(cfg)
             result = compare_with_gnss(inputs.datasets, inputs.gnss, station,
@@ -315,9 +311,6 @@ def run_gnss_comparison(cfg, out, force: bool = False) -> dict:
             (tmp / "gnss_comparison.json").write_text(json.dumps(result, indent=1))
             _table(result).to_csv(tmp / "gnss_comparison.csv", index=False)
             plot_comparison(result, tmp / "gnss_comparison.png")
-        finally:
-            logger.removeHandler(handler)
-            handler.close()
     return result
 
 

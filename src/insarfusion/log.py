@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
@@ -25,6 +26,26 @@ def setup_logging(verbose: bool = False, logfile=None) -> None:
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(fh)
     logger.propagate = False
+
+
+@contextlib.contextmanager
+def run_log(path):
+    """Copy the package's log (INFO and above, with times) into ``path`` while in the block.
+
+    Used by every command that writes an output folder, whoever calls it (the CLI or Python).
+    """
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    level = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
 
 
 def show_progress(progress=None) -> bool:

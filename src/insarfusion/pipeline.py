@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import logging
 import time as _time
 from dataclasses import dataclass, field
 
@@ -21,7 +20,7 @@ from .config import Config, dump_config
 from .errors import StageError
 from .grid import make_grid
 from .load import Inputs, extent, load_inputs
-from .log import logger, progress_bar, show_progress
+from .log import logger, progress_bar, run_log, show_progress
 from .project import primary_geometry_at, project_to_primary
 from .series import linear_rate
 from .timegrid import common_epochs
@@ -424,13 +423,7 @@ def run(cfg: Config, out, force: bool = False, report: bool = True, client=None)
     from .log import setup_logging
 
     with products.atomic_output(out, force=force) as tmp:
-        handler = logging.FileHandler(tmp / "run.log", mode="w", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-        level = logger.level
-        if logger.getEffectiveLevel() > logging.INFO:  # run.log has the stages whoever calls
-            logger.setLevel(logging.INFO)
-        try:
+        with run_log(tmp / "run.log"):
             dump_config(cfg, tmp / "config.resolved.yaml")
             state = RunState(cfg=cfg, inputs=None, client=client)  # type: ignore[arg-type]
             t0 = _time.perf_counter()
@@ -446,10 +439,6 @@ def run(cfg: Config, out, force: bool = False, report: bool = True, client=None)
             logger.info("run done in %.1f s", state.timings["total"])
             state.validation["timings_s"] = state.timings
             (tmp / "validation.json").write_text(json.dumps(state.validation, indent=2))
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-            handler.close()
     setup_logging()
     return state.validation
 
