@@ -231,18 +231,7 @@ class Config(_Strict):
     @field_validator("crs")
     @classmethod
     def _known_crs(cls, v):
-        if v is None:
-            return v
-        from pyproj import CRS
-        from pyproj.exceptions import CRSError
-
-        try:
-            crs = CRS.from_user_input(v)
-        except CRSError:
-            raise ValueError(f"not a coordinate reference system pyproj knows: {v!r}") from None
-        if not crs.is_projected:
-            raise ValueError(f"{v!r} is not a projected CRS (metres are needed for the grid)")
-        return v
+        return v if v is None else _projected_crs(v)
 
     @model_validator(mode="after")
     def _check_names(self):
