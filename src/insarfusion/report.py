@@ -30,22 +30,28 @@ def station_tables(validation: dict) -> dict[str, pd.DataFrame]:
     if "methods" not in validation:
         return {}
     stations = validation["stations"]
-    methods = list(validation["methods"])
     tables = {}
     for key, metric, summary, label in (
         ("velocity", "velocity_mm_yr", "velocity_rmse_mm_yr", "RMSE"),
         ("cross_correlation", "cross_correlation", "cross_correlation_mean", "Mean"),
         ("timeseries_rmse", "timeseries_rmse_mm", "timeseries_rmse_mm_mean", "Mean"),
     ):
-        rows = {s: [validation["methods"][m]["stations"][s][metric] for m in methods]
-                for s in stations}
-        rows[label] = [validation["methods"][m][summary] for m in methods]
-        df = pd.DataFrame.from_dict(rows, orient="index", columns=methods)
+        df = _station_table(validation, stations, metric, summary, label, "station")
         if key == "velocity":
             df["GNSS"] = [validation["gnss"][s]["velocity_mm_yr"] for s in stations] + [None]
-        df.index.name = "station"
         tables[key] = df
     return tables
+
+
+def _station_table(section, stations, metric, summary, label, index_name) -> pd.DataFrame:
+    """One metric of every method of ``section["methods"]``: stations as rows, then the
+    summary row ``label``."""
+    methods = list(section["methods"])
+    rows = {s: [section["methods"][m]["stations"][s][metric] for m in methods] for s in stations}
+    rows[label] = [section["methods"][m][summary] for m in methods]
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=methods)
+    df.index.name = index_name
+    return df
 
 
 def loso_tables(validation: dict) -> dict[str, pd.DataFrame]:
@@ -56,19 +62,14 @@ def loso_tables(validation: dict) -> dict[str, pd.DataFrame]:
     if not loso or not loso.get("methods"):
         return {}
     stations = loso["stations"]
-    methods = list(loso["methods"])
     tables = {}
     for key, metric, summary, label in (
         ("loso_velocity_error", "velocity_error_mm_yr", "velocity_rmse_mm_yr", "RMSE"),
         ("loso_timeseries_rmse", "timeseries_rmse_mm", "timeseries_rmse_mm_mean", "Mean"),
     ):
-        rows = {s: [loso["methods"][m]["stations"][s][metric] for m in methods]
-                for s in stations}
-        rows[label] = [loso["methods"][m][summary] for m in methods]
-        df = pd.DataFrame.from_dict(rows, orient="index", columns=methods)
+        df = _station_table(loso, stations, metric, summary, label, "station left out")
         if key == "loso_velocity_error":
             df["GNSS velocity"] = [loso["gnss"][s]["velocity_mm_yr"] for s in stations] + [None]
-        df.index.name = "station left out"
         tables[key] = df
     return tables
 
