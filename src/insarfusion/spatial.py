@@ -84,7 +84,13 @@ def _check_fit(coordinates, data):
     return x, y, values, single
 
 
-def _apply_weights(weights, values, min_weight):
+def _prepare_values(values):
+    """``values`` with NaN as 0 and the float mask of finite values: what the weights multiply."""
+    finite = np.isfinite(values)
+    return np.where(finite, values, 0.0), finite.astype(float)
+
+
+def _apply_weights(weights, values, min_weight, prepared=None):
     """Weighted values at the targets, renormalising over the finite values of each epoch.
 
     Parameters
@@ -95,14 +101,17 @@ def _apply_weights(weights, values, min_weight):
         Values at the points; NaN where missing.
     min_weight : float
         Targets whose finite neighbours carry at most this much weight are NaN.
+    prepared : tuple of ndarray, optional
+        ``_prepare_values(values)``, when already at hand (it is the same for every chunk of
+        targets).
 
     Returns
     -------
     ndarray, shape (m, n_time)
     """
-    finite = np.isfinite(values)
-    numerator = weights @ np.where(finite, values, 0.0)
-    denominator = weights @ finite.astype(float)
+    filled, finite = _prepare_values(values) if prepared is None else prepared
+    numerator = weights @ filled
+    denominator = weights @ finite
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denominator > min_weight, numerator / denominator, np.nan)
 
@@ -131,9 +140,21 @@ class _WeightInterpolator(SpatialInterpolator):
         """
         x, y, values, single = _check_fit(coordinates, data)
         self.x_, self.y_, self.data_, self._single = x, y, values, single
+        self._prepared = None
         self.tree_ = cKDTree(np.column_stack([x, y]))
         self._fitted_hook()
         return self
+
+    def _apply(self, weights):
+        """The weights times the fitted values (:func:`_apply_weights`); the zero-filled values
+        and their finite mask are made once per fit, not once per chunk of targets."""
+        if getattr(self, "_prepared", None) is None:
+            self._prepared = _prepare_values(self.data_)
+        return _apply_weights(weights, self.data_, self._min_weight, self._prepared)
+
+    def __getstate__(self):
+        # the prepared arrays are rebuilt where needed rather than pickled (Dask workers)
+        return {**self.__dict__, "_prepared": None}
 
     def _fitted_hook(self):
         """Extra fitting work of a subclass."""
@@ -159,7 +180,7 @@ class _WeightInterpolator(SpatialInterpolator):
         ndarray, shape (m,) or (m, n_time)
             mm; NaN where the method has no value (see the module notes).
         """
-        out = _apply_weights(self.weights(coordinates), self.data_, self._min_weight)
+        out = self._apply(self.weights(coordinates))
         return out[:, 0] if self._single else out
 
 
@@ -451,7 +472,7 @@ class KrigingInterpolator(_WeightInterpolator):
         self._check_fitted("tree_")
         x, y = _coordinates(coordinates)
         w, idx, variance = self._solve(x, y)
-        out = _apply_weights(_csr(w, idx, self.x_.size), self.data_, self._min_weight)
+        out = self._apply(_csr(w, idx, self.x_.size))
         if not return_std:
             return out[:, 0] if self._single else out
         std = np.sqrt(variance[:, None] * self.sill_scale_[None, :])
