@@ -29,6 +29,7 @@ from .validate import (
     leave_one_station_out,
     sample_cube,
     station_metrics,
+    truth_on_grid,
     truth_scores,
 )
 
@@ -391,10 +392,15 @@ def _holdout_blocks(state: RunState) -> dict:
 
 def _truth_section(state: RunState) -> dict:
     truth = state.truth
-    out = {}
+    out, aligned, on = {}, None, None
     for name, cube in state.products.items():
+        coords = [cube[c].values for c in ("time", "y", "x")]
+        if on is None or not all(np.array_equal(a, b) for a, b in zip(coords, on, strict=True)):
+            # the products share the run's grid: the truth is put on it once, not per product
+            aligned = truth_on_grid(cube, truth["displacement"], truth.get("velocity"))
+            on = coords
         out[name] = truth_scores(cube, truth["displacement"], truth.get("velocity"),
-                                 state.velocity(name).values)
+                                 state.velocity(name).values, aligned=aligned)
     return out
 
 

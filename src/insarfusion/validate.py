@@ -121,8 +121,24 @@ def improvements(methods: dict, reference="synergic") -> dict:
     return out
 
 
+def truth_on_grid(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None):
+    """The truth at a product's epochs (nearest) and cell centres (bilinear).
+
+    Returns
+    -------
+    displacement : ndarray, shape (time, y, x)
+        mm.
+    velocity : ndarray, shape (y, x), or None
+        mm/yr; None without ``truth_velocity``.
+    """
+    t = truth.sel(time=cube["time"], method="nearest").interp(x=cube["x"], y=cube["y"])
+    tv = (None if truth_velocity is None else
+          truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values)
+    return t.transpose("time", "y", "x").values, tv
+
+
 def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
-                 velocity=None) -> dict:
+                 velocity=None, aligned=None) -> dict:
     """Error of a product against the truth on the cells and epochs both have (mm, mm/yr).
 
     The truth is interpolated (bilinearly) to the product's cell centres, so products on any
@@ -136,9 +152,12 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
         pattern alone; the difference is a common offset per epoch (datum tie, atmosphere at
         the reference), which no spatial method can change. ``velocity_rmse_mm_yr``: against
         the true velocity map, when both velocities are given.
+
+    ``aligned``, the result of :func:`truth_on_grid` for this product's coordinates, saves
+    putting the truth on the grid again when several products share one grid.
     """
-    t = truth.sel(time=cube["time"], method="nearest").interp(x=cube["x"], y=cube["y"])
-    error = cube.transpose("time", "y", "x").values - t.transpose("time", "y", "x").values
+    t, tv = truth_on_grid(cube, truth, truth_velocity) if aligned is None else aligned
+    error = cube.transpose("time", "y", "x").values - t
     finite = np.isfinite(error)
     out = {"field_rmse_mm": _r(rmse(error))}
     if finite.any():
@@ -147,7 +166,6 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
                       / finite.sum(axis=(1, 2)))[:, None, None]
         out["field_pattern_rmse_mm"] = _r(rmse(error - offset))
     if truth_velocity is not None and velocity is not None:
-        tv = truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values
         out["velocity_rmse_mm_yr"] = _r(rmse(np.asarray(velocity) - tv))
     return out
 
