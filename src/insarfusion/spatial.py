@@ -419,6 +419,7 @@ class KrigingInterpolator(_WeightInterpolator):
         weights = np.empty((m, k))
         neighbours = np.empty((m, k), dtype=np.int64)
         variance = np.empty(m)
+        upper_i, upper_j = np.triu_indices(k, 1)  # each pair of neighbours once
         starts = range(0, m, int(self.batch_size))
         if len(starts) > 4:  # a bar only where solving takes a while
             starts = progress_bar(starts, "kriging", unit="batch", progress=self.progress)
@@ -427,11 +428,15 @@ class KrigingInterpolator(_WeightInterpolator):
             dist0, idx = self.tree_.query(targets[start:stop], k=k)
             dist0, idx = dist0.reshape(-1, k), idx.reshape(-1, k)
             near = points[idx]  # (b, k, 2)
-            pair = np.sqrt(((near[:, :, None, :] - near[:, None, :, :]) ** 2).sum(-1))
+            dx = near[:, upper_i, 0] - near[:, upper_j, 0]
+            dy = near[:, upper_i, 1] - near[:, upper_j, 1]
+            # the matrix is symmetric: the variogram of each pair is evaluated once
+            gamma = -self._gamma(np.sqrt(dx * dx + dy * dy))
             b = stop - start
             # PyKrige's sign convention: [-gamma 1; 1 0] [w; mu] = [-gamma0; 1], zero diagonal
             lhs = np.ones((b, k + 1, k + 1))
-            lhs[:, :k, :k] = -self._gamma(pair)
+            lhs[:, upper_i, upper_j] = gamma
+            lhs[:, upper_j, upper_i] = gamma
             diag = np.arange(k)
             lhs[:, diag, diag] = 0.0
             lhs[:, k, k] = 0.0
