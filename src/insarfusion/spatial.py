@@ -37,6 +37,7 @@ import shapely
 import xarray as xr
 from scipy.interpolate import RegularGridInterpolator
 from scipy.spatial import Delaunay, cKDTree
+from threadpoolctl import threadpool_limits
 
 from .errors import InputError, StageError
 from .estimators import SpatialInterpolator, spatial_blocks
@@ -282,7 +283,11 @@ class LinearInterpolator(_WeightInterpolator):
     def _weights(self, x, y):
         tri = self.triangulation_
         targets = np.column_stack([x, y])
-        simplex = tri.find_simplex(targets)
+        # the first point location computes every triangle's barycentric transform with one
+        # tiny LAPACK call each; OpenBLAS's threads make those calls orders of magnitude
+        # slower when the cores are busy, and one thread gives the same numbers
+        with threadpool_limits(limits=1, user_api="blas"):
+            simplex = tri.find_simplex(targets)
         inside = simplex >= 0
         affine = tri.transform[np.where(inside, simplex, 0)]
         bary2 = np.einsum("mij,mj->mi", affine[:, :2, :], targets - affine[:, 2, :])
