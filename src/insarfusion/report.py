@@ -272,6 +272,11 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}">'
 
 
+def _ranking(scores: dict) -> str:
+    """``"a 1.00, b 2.00"``: methods from the lowest score up."""
+    return ", ".join(f"{m} {v:.2f}" for m, v in sorted(scores.items(), key=lambda kv: kv[1]))
+
+
 def reading(validation: dict) -> list[str]:
     """A few plain sentences on what the tables say (whichever method wins)."""
     lines = []
@@ -285,8 +290,7 @@ def reading(validation: dict) -> list[str]:
             best = min(ts, key=ts.get)
             lines.append(f"Lowest mean time-series RMSE at the {len(validation['stations'])} "
                          f"validation stations: {best} ({ts[best]:.2f} mm); "
-                         + ", ".join(f"{m} {v:.2f}" for m, v in sorted(ts.items(),
-                                                                       key=lambda kv: kv[1])))
+                         + _ranking(ts))
         if vr:
             best = min(vr, key=vr.get)
             lines.append(f"Lowest velocity RMSE: {best} ({vr[best]:.2f} mm/yr).")
@@ -301,8 +305,7 @@ def reading(validation: dict) -> list[str]:
                      f"with the product tied to GNSS through the others, offset model "
                      f"{loso['model']}): lowest velocity RMSE {bv} ({lv[bv]:.2f} mm/yr), lowest "
                      f"mean time-series RMSE {bt} ({lt[bt]:.2f} mm); "
-                     + ", ".join(f"{m} {v:.2f}" for m, v in sorted(lv.items(),
-                                                                   key=lambda kv: kv[1]))
+                     + _ranking(lv)
                      + " mm/yr.")
     truth = validation.get("truth")
     if truth:
@@ -317,16 +320,14 @@ def reading(validation: dict) -> list[str]:
             best = min(pattern, key=pattern.get)
             lines.append(f"With each epoch's common offset (datum, atmosphere at the reference) "
                          f"removed, {best} has the best spatial pattern ({pattern[best]:.2f} mm); "
-                         + ", ".join(f"{m} {v:.2f}" for m, v in sorted(pattern.items(),
-                                                                       key=lambda kv: kv[1]))
+                         + _ranking(pattern)
                          + " mm.")
     held = {m: v["rmse_mm"] for m, v in validation.get("holdout_blocks", {}).items()
             if v.get("rmse_mm") is not None}
     if held:
         best = min(held, key=held.get)
         lines.append(f"On input points held out in spatial blocks, {best} predicts best "
-                     f"({held[best]:.2f} mm); " + ", ".join(
-                         f"{m} {s:.2f}" for m, s in sorted(held.items(), key=lambda kv: kv[1])))
+                     f"({held[best]:.2f} mm); " + _ranking(held))
     if validation.get("temporal_method"):
         lines.append(f"Temporal resampling used: {validation['temporal_method']}.")
     return lines
