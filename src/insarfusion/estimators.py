@@ -35,7 +35,13 @@ class TemporalResampler(BaseEstimator):
     ``fit(time, values)`` with ``time`` the observed dates (n_time,) and ``values`` the series
     (n_series, n_time) in mm, NaN where a point has no observation; ``predict(time)`` returns
     the fitted series at the new dates, shape (n_series, n_new), mm.
+
+    ``learned`` is True for resamplers whose fit learns from all the series together (the
+    LSTM's network), False for those that treat each series on its own, for which fitting a
+    subset of the series is the same as fitting all of them and keeping that subset.
     """
+
+    learned = False
 
     def fit(self, time, values):  # pragma: no cover - interface
         raise NotImplementedError

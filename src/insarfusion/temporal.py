@@ -521,6 +521,8 @@ class LSTMResampler(TemporalResampler):
         RMSE (mm) on hidden epochs of the test series (NaN when the sample is too small).
     """
 
+    learned = True
+
     def __init__(self, layers=3, units=50, dropout=0.2, recurrent_dropout=0.2,
                  learning_rate=0.008, batch_size=32, epochs=86, patience=10,
                  max_train_series=2000, bidirectional=True, hide_fraction=(0.1, 0.5),
@@ -803,7 +805,9 @@ def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
     epochs : array_like of dates
         Target epochs, strictly increasing (e.g. the common 12-day grid).
     resampler : TemporalResampler
-        Unfitted or fitted estimator; it is (re)fitted on ``ds``.
+        Unfitted or fitted estimator; it is (re)fitted on ``ds``: a learned one (the LSTM) once
+        on all the series, the others chunk by chunk on copies (the same result, without
+        fitting every series twice).
     rezero : bool
         Make every series relative to the first target epoch (the pipeline's convention:
         series on the common epochs are zero at the first one).
@@ -824,8 +828,9 @@ def resample_dataset(ds: xr.Dataset, epochs, resampler: TemporalResampler,
     """
     days = as_days(np.atleast_1d(epochs))
     values = ds["displacement"].values
-    if refit:
+    if refit and resampler.learned:
         resampler.fit(ds["time"].values, values)
+    # each chunk's set_series fits a copy of a resampler that is not learned
     chunks = [values[s] for s in chunk_slices(values.shape[0], POINT_CHUNK)]
     resampled = np.concatenate(map_chunks(_resample_chunk, chunks, client, resampler=resampler,
                                           time=ds["time"].values, days=days), axis=0)
