@@ -10,6 +10,7 @@ from insarfusion.metrics import (
     cross_correlation,
     improvement_pct,
     rmse,
+    rounded,
     timeseries_rmse,
     velocity_rmse,
 )
@@ -71,3 +72,9 @@ def test_rmse_properties(x, offset):
     y = x + offset
     assert timeseries_rmse(y, x) == pytest.approx(0.0, abs=1e-6)
     assert timeseries_rmse(y, x, remove_mean=False) == pytest.approx(abs(offset), abs=1e-6)
+
+
+def test_rounded_is_json_friendly():
+    assert rounded(np.float64(2.34567)) == 2.346 and type(rounded(np.float32(1.5))) is float
+    assert rounded(2.34567, 1) == 2.3
+    assert rounded(np.nan) is None and rounded(None) is None and rounded(np.inf) is None

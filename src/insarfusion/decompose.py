@@ -39,6 +39,7 @@ import xarray as xr
 from .conventions import as_days, los_unit_vector
 from .errors import InputError, StageError
 from .log import logger, run_log
+from .metrics import rounded
 from .series import linear_rate
 
 #: Below this |sin| of the angle between two geometries' (east, up) directions the system is
@@ -335,23 +336,20 @@ def compare_component(result: xr.Dataset, component: str, reference: xr.Dataset,
     per_cell = np.sqrt((centred**2).mean(axis=1))
     summary = {
         "cells": int(both.sum()),
-        "velocity_rmse_mm_yr": _r(np.sqrt(np.mean((v_ours - v_theirs) ** 2))),
-        "velocity_bias_mm_yr": _r(np.mean(v_ours - v_theirs)),
-        "velocity_corr": _r(np.corrcoef(v_ours, v_theirs)[0, 1]) if both.sum() > 2 else None,
-        "velocity_rmse_vs_file_mm_yr": _r(np.sqrt(np.nanmean((v_ours - v_file) ** 2))),
-        "velocity_std_reference_mm_yr": _r(np.std(v_theirs)),
-        "series_rmse_mm": _r(np.sqrt(np.mean(centred**2))),
-        "series_rmse_raw_mm": _r(np.sqrt(np.mean(diff**2))),
-        "series_rmse_median_mm": _r(np.median(per_cell)),
+        "velocity_rmse_mm_yr": rounded(np.sqrt(np.mean((v_ours - v_theirs) ** 2))),
+        "velocity_bias_mm_yr": rounded(np.mean(v_ours - v_theirs)),
+        "velocity_corr": rounded(np.corrcoef(v_ours, v_theirs)[0, 1]) if both.sum() > 2 else None,
+        "velocity_rmse_vs_file_mm_yr": rounded(np.sqrt(np.nanmean((v_ours - v_file) ** 2))),
+        "velocity_std_reference_mm_yr": rounded(np.std(v_theirs)),
+        "series_rmse_mm": rounded(np.sqrt(np.mean(centred**2))),
+        "series_rmse_raw_mm": rounded(np.sqrt(np.mean(diff**2))),
+        "series_rmse_median_mm": rounded(np.median(per_cell)),
     }
     cells = {"x": ref["x"].values[both], "y": ref["y"].values[both], "velocity": v_ours,
              "velocity_reference": v_theirs, "series_rmse_mm": per_cell}
     return summary, cells
 
 
-def _r(v, nd=3):
-    v = float(v)
-    return round(v, nd) if np.isfinite(v) else None
 
 
 # --------------------------------------------------------------------------- the command
@@ -400,8 +398,8 @@ def run_decomposition(cfg, out, force: bool = False) -> dict:
                                         min_points=dc.min_points)
             summary = {"datasets": {name: {"points": int(d.sizes["point"]),
                                            "cells": int((result[f"count_{name}"] > 0).sum()),
-                                           "incidence_mean": _r(d["incidence"].mean(), 2),
-                                           "heading_mean": _r(d["heading"].mean(), 2)}
+                                           "incidence_mean": rounded(d["incidence"].mean(), 2),
+                                           "heading_mean": rounded(d["heading"].mean(), 2)}
                                     for name, d in datasets.items()},
                        "cells": int(np.isfinite(result["velocity_up"].values).sum()),
                        "cell_size_m": dc.cell_size_m, "crs": crs,

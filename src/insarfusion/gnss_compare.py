@@ -44,13 +44,12 @@ from .conventions import as_days, los_unit_vector, wrap_angle
 from .datum import gnss_los, gnss_on_epochs
 from .errors import InputError, StageError
 from .log import logger, run_log
-from .metrics import cross_correlation, timeseries_rmse
+from .metrics import cross_correlation, rounded, timeseries_rmse
 from .series import linear_rate
 
 
 def _r(v, nd=2):
-    v = float(v)
-    return round(v, nd) if np.isfinite(v) else None
+    return rounded(v, nd)
 
 
 def station_series(ds: xr.Dataset, gnss: xr.Dataset, station: str, radius_m: float = 100.0):

@@ -82,3 +82,11 @@ def velocity_rmse(velocities, reference) -> float:
 def improvement_pct(rmse_other, rmse_new) -> float:
     """Percent by which ``rmse_new`` improves on ``rmse_other`` (positive = better)."""
     return float(100.0 * (rmse_other - rmse_new) / rmse_other)
+
+
+def rounded(value, nd=3):
+    """``value`` as a JSON-friendly float rounded to ``nd`` decimals; None for None or NaN."""
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, nd) if np.isfinite(value) else None

@@ -21,6 +21,7 @@ from .errors import StageError
 from .grid import make_grid
 from .load import Inputs, extent, load_inputs
 from .log import logger, progress_bar, run_log, show_progress
+from .metrics import rounded
 from .project import primary_geometry_at, project_to_primary
 from .series import linear_rate
 from .timegrid import common_epochs
@@ -296,7 +297,7 @@ def stage_validate(state: RunState) -> None:
         rows = [names.index(s) for s in stations]
         gnss_series = gnss_all[rows]
         v["stations"] = list(stations)
-        v["gnss"] = {s: {"velocity_mm_yr": _round(linear_rate(state.epochs, gnss_series[i]))}
+        v["gnss"] = {s: {"velocity_mm_yr": rounded(linear_rate(state.epochs, gnss_series[i]))}
                      for i, s in enumerate(stations)}
         for name, series in series_all.items():
             state.station_series[name] = series[rows]
@@ -349,7 +350,7 @@ def _leave_one_station_out(state: RunState, names, gnss_all, series_all) -> dict
     }
     scored = [s for i, s in enumerate(names) if np.isfinite(gnss_all[i]).sum() >= 2]
     out = {"stations": scored, "model": g.offset_model, "radius_m": float(g.radius_m),
-           "gnss": {s: {"velocity_mm_yr": _round(linear_rate(state.epochs,
+           "gnss": {s: {"velocity_mm_yr": rounded(linear_rate(state.epochs,
                                                              gnss_all[names.index(s)]))}
                     for s in scored},
            "methods": methods, "improvement_pct": improvements(methods)}
@@ -382,8 +383,8 @@ def _holdout_blocks(state: RunState) -> dict:
                                                  n_folds=hv.holdout_folds, seed=state.cfg.seed,
                                                  groups=groups, return_coverage=True)
         name = "synergic" if method == sc.method else method
-        out[name] = {"rmse_mm": _round(score), "coverage": _round(coverage),
-                     "block_m": _round(block, 1), "folds": hv.holdout_folds}
+        out[name] = {"rmse_mm": rounded(score), "coverage": rounded(coverage),
+                     "block_m": rounded(block, 1), "folds": hv.holdout_folds}
         logger.info("held-out blocks (%.0f m, %d folds): %s RMSE %.2f mm, %.0f %% of the "
                     "held-out values predicted", block, hv.holdout_folds, name, score,
                     100 * coverage)
@@ -392,21 +393,16 @@ def _holdout_blocks(state: RunState) -> dict:
 
 def _truth_section(state: RunState) -> dict:
     truth = state.truth
-    out, aligned, on = {}, None, None
-    for name, cube in state.products.items():
-        coords = [cube[c].values for c in ("time", "y", "x")]
-        if on is None or not all(np.array_equal(a, b) for a, b in zip(coords, on, strict=True)):
-            # the products share the run's grid: the truth is put on it once, not per product
-            aligned = truth_on_grid(cube, truth["displacement"], truth.get("velocity"))
-            on = coords
-        out[name] = truth_scores(cube, truth["displacement"], truth.get("velocity"),
-                                 state.velocity(name).values, aligned=aligned)
-    return out
+    if not state.products:
+        return {}
+    # every product is on the run's grid and epochs: the truth is put on them once
+    aligned = truth_on_grid(next(iter(state.products.values())), truth["displacement"],
+                            truth.get("velocity"))
+    return {name: truth_scores(cube, truth["displacement"], truth.get("velocity"),
+                               state.velocity(name).values, aligned=aligned)
+            for name, cube in state.products.items()}
 
 
-def _round(v, nd=3):
-    v = float(v)
-    return round(v, nd) if np.isfinite(v) else None
 
 
 #: The stages after loading, in the order of the paper's Figure 2.

@@ -51,7 +51,14 @@ import xarray as xr
 
 from . import datum
 from .errors import StageError
-from .metrics import cross_correlation, improvement_pct, rmse, timeseries_rmse, velocity_rmse
+from .metrics import (
+    cross_correlation,
+    improvement_pct,
+    rmse,
+    rounded,
+    timeseries_rmse,
+    velocity_rmse,
+)
 from .series import linear_rate
 
 
@@ -90,15 +97,15 @@ def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations) -> d
     ts = timeseries_rmse(series, gnss)
     cc = cross_correlation(series, gnss)
     per_station = {
-        s: {"velocity_mm_yr": _r(v_method[i]), "timeseries_rmse_mm": _r(ts[i]),
-            "cross_correlation": _r(cc[i])}
+        s: {"velocity_mm_yr": rounded(v_method[i]), "timeseries_rmse_mm": rounded(ts[i]),
+            "cross_correlation": rounded(cc[i])}
         for i, s in enumerate(stations)
     }
     return {
         "stations": per_station,
-        "velocity_rmse_mm_yr": _r(velocity_rmse(v_method, v_gnss)),
-        "timeseries_rmse_mm_mean": _r(np.nanmean(ts)) if np.isfinite(ts).any() else None,
-        "cross_correlation_mean": _r(np.nanmean(cc)) if np.isfinite(cc).any() else None,
+        "velocity_rmse_mm_yr": rounded(velocity_rmse(v_method, v_gnss)),
+        "timeseries_rmse_mm_mean": rounded(np.nanmean(ts)) if np.isfinite(ts).any() else None,
+        "cross_correlation_mean": rounded(np.nanmean(cc)) if np.isfinite(cc).any() else None,
     }
 
 
@@ -113,10 +120,10 @@ def improvements(methods: dict, reference="synergic") -> dict:
         if name == reference:
             continue
         if m.get("velocity_rmse_mm_yr") and ref.get("velocity_rmse_mm_yr") is not None:
-            out[f"{reference}_vs_{name}"] = _r(improvement_pct(m["velocity_rmse_mm_yr"],
+            out[f"{reference}_vs_{name}"] = rounded(improvement_pct(m["velocity_rmse_mm_yr"],
                                                                ref["velocity_rmse_mm_yr"]))
         if m.get("timeseries_rmse_mm_mean") and ref.get("timeseries_rmse_mm_mean") is not None:
-            out[f"{reference}_vs_{name}_timeseries"] = _r(improvement_pct(
+            out[f"{reference}_vs_{name}_timeseries"] = rounded(improvement_pct(
                 m["timeseries_rmse_mm_mean"], ref["timeseries_rmse_mm_mean"]))
     return out
 
@@ -159,14 +166,14 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
     t, tv = truth_on_grid(cube, truth, truth_velocity) if aligned is None else aligned
     error = cube.transpose("time", "y", "x").values - t
     finite = np.isfinite(error)
-    out = {"field_rmse_mm": _r(rmse(error))}
+    out = {"field_rmse_mm": rounded(rmse(error))}
     if finite.any():
         with np.errstate(invalid="ignore", divide="ignore"):
             offset = (np.where(finite, error, 0).sum(axis=(1, 2))
                       / finite.sum(axis=(1, 2)))[:, None, None]
-        out["field_pattern_rmse_mm"] = _r(rmse(error - offset))
+        out["field_pattern_rmse_mm"] = rounded(rmse(error - offset))
     if truth_velocity is not None and velocity is not None:
-        out["velocity_rmse_mm_yr"] = _r(rmse(np.asarray(velocity) - tv))
+        out["velocity_rmse_mm_yr"] = rounded(rmse(np.asarray(velocity) - tv))
     return out
 
 
@@ -226,7 +233,7 @@ def leave_one_station_out(series, near, gnss, x, y, epochs, stations, model="lin
     out = station_metrics(tied, gnss[scored], epochs, scored_names)
     error = linear_rate(epochs, tied) - linear_rate(epochs, gnss[scored])
     for row, s in enumerate(scored_names):
-        out["stations"][s]["velocity_error_mm_yr"] = _r(error[row])
+        out["stations"][s]["velocity_error_mm_yr"] = rounded(error[row])
         out["stations"][s]["tie_stations"] = int(ties[row])
         if s in notes:
             out["stations"][s]["note"] = notes[s]
@@ -234,9 +241,3 @@ def leave_one_station_out(series, near, gnss, x, y, epochs, stations, model="lin
     return out
 
 
-def _r(v, nd=3):
-    """JSON-friendly rounded float (None for NaN)."""
-    if v is None:
-        return None
-    v = float(v)
-    return None if not np.isfinite(v) else round(v, nd)
