@@ -85,32 +85,22 @@ def _check_fit(coordinates, data):
     return x, y, values, single
 
 
-def _prepare_values(values):
-    """``values`` with NaN as 0 and the float mask of finite values: what the weights multiply."""
-    finite = np.isfinite(values)
-    return np.where(finite, values, 0.0), finite.astype(float)
-
-
-def _apply_weights(weights, values, min_weight, prepared=None):
+def _apply_weights(weights, filled, finite, min_weight):
     """Weighted values at the targets, renormalising over the finite values of each epoch.
 
     Parameters
     ----------
     weights : scipy.sparse matrix, shape (m, n)
         Interpolation weights (each row sums to one when every value is finite).
-    values : ndarray, shape (n, n_time)
-        Values at the points; NaN where missing.
+    filled, finite : ndarray, shape (n, n_time)
+        Values at the points with NaN as 0, and 1.0 where the value is finite, 0.0 where not.
     min_weight : float
         Targets whose finite neighbours carry at most this much weight are NaN.
-    prepared : tuple of ndarray, optional
-        ``_prepare_values(values)``, when already at hand (it is the same for every chunk of
-        targets).
 
     Returns
     -------
     ndarray, shape (m, n_time)
     """
-    filled, finite = _prepare_values(values) if prepared is None else prepared
     numerator = weights @ filled
     denominator = weights @ finite
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -148,10 +138,12 @@ class _WeightInterpolator(SpatialInterpolator):
 
     def _apply(self, weights):
         """The weights times the fitted values (:func:`_apply_weights`); the zero-filled values
-        and their finite mask are made once per fit, not once per chunk of targets."""
-        if getattr(self, "_prepared", None) is None:
-            self._prepared = _prepare_values(self.data_)
-        return _apply_weights(weights, self.data_, self._min_weight, self._prepared)
+        and their finite mask are made once per fit (and per worker), not once per chunk of
+        targets."""
+        if self._prepared is None:
+            finite = np.isfinite(self.data_)
+            self._prepared = (np.where(finite, self.data_, 0.0), finite.astype(float))
+        return _apply_weights(weights, *self._prepared, self._min_weight)
 
     def __getstate__(self):
         # the prepared arrays are rebuilt where needed rather than pickled (Dask workers)
