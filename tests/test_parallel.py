@@ -62,10 +62,10 @@ def test_temporal_resampling_on_workers_equals_in_process(client, monkeypatch):
                                       remote["displacement"].values)
 
 
-def test_gridding_on_workers_equals_in_process(client, monkeypatch):
-    import insarfusion.spatial as spatial
+def test_gridding_on_workers_equals_in_process(client, monkeypatch, tmp_path):
+    import insarfusion.cubes as cubes
 
-    monkeypatch.setattr(spatial, "CELL_CHUNK", 50)
+    monkeypatch.setattr(cubes, "CELL_CHUNK", 50)
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 400, 300), rng.uniform(0, 400, 300)
     data = np.sin(x / 90)[:, None] * np.arange(4) + 0.1 * rng.normal(size=(300, 4))
@@ -78,3 +78,11 @@ def test_gridding_on_workers_equals_in_process(client, monkeypatch):
                         strict=True):
             assert a.dims[-2:] == ("y", "x")
             np.testing.assert_array_equal(a.values, b.values)
+        # written to disk block by block as the workers' blocks come back, in any order
+        days = np.datetime64("2020-01-01") + 12 * np.arange(4)
+        on_disk = grid(model, g, time=days, return_std=with_std, client=client,
+                       store=tmp_path / f"{type(model).__name__}.nc")
+        for a, b in zip(local if with_std else [local], on_disk if with_std else [on_disk],
+                        strict=True):
+            assert b.chunks is not None
+            np.testing.assert_array_equal(a.values.astype("float32"), b.values)

@@ -9,9 +9,10 @@ chunks run one after the other in this process; with a ``dask.distributed`` clie
 once. Both paths run the same function on the same chunks, so they give the same numbers.
 
 What stays in the main process: reading, fitting (training the LSTM and the CNN, the kriging
-variogram), the CNN's tiled inference (it uses every epoch's grid at once) and writing the
-products. The chunks bound the memory of the intermediate arrays of the chunked steps; the
-displacement cube itself is held whole.
+variogram), the CNN's tiled inference (it uses every epoch's grid at once) and writing. The
+gridded cubes of a run are written to disk block by block as the chunks come back
+(:mod:`insarfusion.cubes`) and read back lazily, block by block, by the later stages, so the
+grid's memory is bounded by the block size, not by the grid.
 """
 
 from __future__ import annotations
@@ -90,15 +91,35 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
             cluster.close()
 
 
-def map_chunks(func, chunks, client=None, **shared):
-    """``[func(chunk, **shared) for chunk in chunks]``, on the client's workers if given.
+def for_each_result(func, chunks, consume, client=None, **shared) -> None:
+    """Call ``consume(i, func(chunks[i], **shared))`` for every chunk, on the client's workers
+    if given.
 
-    ``shared`` objects (a fitted model, the target dates) are sent to each worker once.
+    Results are handed over one at a time, as they come (in order without a client, in order
+    of completion with one), so a caller that writes each away holds one chunk's result at a
+    time. ``shared`` objects (a fitted model, the target dates) are sent to each worker once.
     """
     chunks = list(chunks)
     if client is None or len(chunks) == 0:
-        return [func(chunk, **shared) for chunk in chunks]
+        for i, chunk in enumerate(chunks):
+            consume(i, func(chunk, **shared))
+        return
+    from dask.distributed import as_completed
+
     # a list of one: scatter sends the object itself, not its items
-    scattered = {key: client.scatter([value], broadcast=True)[0] for key, value in shared.items()}
+    scattered = {key: client.scatter([value], broadcast=True, hash=False)[0] for key, value in shared.items()}
     futures = client.map(func, chunks, pure=False, **scattered)
-    return client.gather(futures)
+    index = {future.key: i for i, future in enumerate(futures)}
+    for future, result in as_completed(futures, with_results=True):
+        i = index[future.key]
+        consume(i, result)
+        futures[i] = future = result = None  # the cluster lets the result go
+
+
+def map_chunks(func, chunks, client=None, **shared) -> list:
+    """``[func(chunk, **shared) for chunk in chunks]``, on the client's workers if given
+    (see :func:`for_each_result`)."""
+    chunks = list(chunks)
+    results = [None] * len(chunks)
+    for_each_result(func, chunks, results.__setitem__, client, **shared)
+    return results

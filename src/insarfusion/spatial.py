@@ -31,6 +31,8 @@ multiplied by a constant, so one variogram shape serves every epoch.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 import shapely
@@ -43,7 +45,7 @@ from .errors import InputError, StageError
 from .estimators import SpatialInterpolator, spatial_blocks
 from .grid import make_grid, points_to_grid
 from .log import logger, progress_bar
-from .parallel import CELL_CHUNK, chunk_slices, map_chunks
+from .parallel import for_each_result
 
 #: Methods :func:`make_interpolator` knows.
 METHODS = ("nearest", "idw", "linear", "kriging", "cnn")
@@ -672,7 +674,7 @@ def _predict_cells(coordinates, interpolator, return_std):
 
 
 def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displacement",
-         client=None):
+         client=None, store=None):
     """Predictions of a fitted interpolator at the cell centres of a grid.
 
     Parameters
@@ -691,46 +693,92 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
     name : str
         Name of the returned array.
     client : distributed.Client, optional
-        Predict chunks of :data:`insarfusion.parallel.CELL_CHUNK` cells on this Dask
-        client's workers (same result as in-process).
+        Predict the blocks on this Dask client's workers (same result as in-process).
+    store : path-like, optional
+        Write the cube (needs ``time``) to this NetCDF file block by block as the predictions
+        come (the std to ``<stem>_std.nc`` beside it) and return it read back lazily
+        (:mod:`insarfusion.cubes`): memory bounded by a block, not by the grid.
 
     Returns
     -------
     xarray.DataArray, dims (y, x) or (time, y, x)
         mm (the data's units), NaN outside ``mask``; with ``return_std`` a pair
-        ``(values, std)``.
+        ``(values, std)``. The cells are predicted in blocks of whole rows of about
+        :data:`insarfusion.parallel.CELL_CHUNK` cells.
     """
+    from . import cubes
+
     ny, nx = grid.sizes["y"], grid.sizes["x"]
     cx, cy = _cell_centres(grid)
     keep = np.ones(ny * nx, dtype=bool) if mask is None else np.asarray(mask, bool).ravel()
     if keep.size != ny * nx:
         raise InputError(f"mask has {keep.size} cells, the grid {ny * nx}")
-    cells = np.flatnonzero(keep)
-    chunks = [(cx[cells[s]], cy[cells[s]]) for s in chunk_slices(cells.size, CELL_CHUNK)]
-    parts = map_chunks(_predict_cells, chunks, client, interpolator=interpolator,
-                       return_std=return_std)
-    values = np.concatenate([np.asarray(v, dtype=float) for v, _ in parts], axis=0)
-    std = (np.concatenate([np.asarray(e, dtype=float) for _, e in parts], axis=0)
-           if return_std else None)
+    if store is not None and time is None:
+        raise ValueError("grid(store=...) needs the epochs' dates (time)")
+    blocks = [rows for rows in cubes.row_blocks(ny, nx)
+              if keep[rows.start * nx:rows.stop * nx].any()]
+    local = [np.flatnonzero(keep[rows.start * nx:rows.stop * nx]) for rows in blocks]
+    chunks = [(cx[rows.start * nx + c], cy[rows.start * nx + c])
+              for rows, c in zip(blocks, local, strict=True)]
+    coords = {"y": grid["y"], "x": grid["x"]}
+    if time is not None:
+        coords["time"] = np.asarray(time)
+    outputs = [(name, "mm")] + ([(f"{name}_std", "mm")] if return_std else [])
+    sinks: list = []
 
-    def _to_array(flat, array_name, units):
-        flat = np.asarray(flat, dtype=float)
-        n_time = None if flat.ndim == 1 else flat.shape[1]
-        full = np.full((ny * nx,) if n_time is None else (ny * nx, n_time), np.nan)
-        full[keep] = flat
-        coords = {"y": grid["y"], "x": grid["x"]}
-        if n_time is None:
-            return xr.DataArray(full.reshape(ny, nx), dims=("y", "x"), coords=coords,
-                                name=array_name, attrs={"units": units})
-        if time is not None:
-            coords["time"] = np.asarray(time)
-        return xr.DataArray(full.T.reshape(n_time, ny, nx), dims=("time", "y", "x"),
-                            coords=coords, name=array_name, attrs={"units": units})
+    def _sinks(n_time):
+        if store is not None:
+            paths = [Path(store), Path(store).with_name(f"{Path(store).stem}_std.nc")]
+            return [cubes.CubeWriter(path, coords["time"], grid["y"].values, grid["x"].values,
+                                     name=array_name, attrs={"units": units})
+                    for path, (array_name, units) in zip(paths, outputs)]
+        shape = (ny, nx) if n_time is None else (n_time, ny, nx)
+        return [_GridInMemory(shape) for _ in outputs]
 
-    out = _to_array(values, name, "mm")
-    if return_std:
-        return out, _to_array(std, f"{name}_std", "mm")
-    return out
+    def consume(k, result):
+        rows, parts = blocks[k], result[:len(outputs)]
+        if not sinks:
+            first = np.asarray(parts[0])
+            sinks.extend(_sinks(None if first.ndim == 1 else first.shape[1]))
+        for sink, flat in zip(sinks, parts, strict=True):
+            flat = np.asarray(flat, dtype=float)
+            full = np.full(((rows.stop - rows.start) * nx,) + flat.shape[1:], np.nan)
+            full[local[k]] = flat
+            sink.write(rows, np.moveaxis(full.reshape(rows.stop - rows.start, nx,
+                                                      *flat.shape[1:]), (0, 1), (-2, -1)))
+
+    try:
+        for_each_result(_predict_cells, chunks, consume, client, interpolator=interpolator,
+                        return_std=return_std)
+        if not sinks:  # nothing to predict: an empty mask
+            sinks.extend(_sinks(None if time is None else len(coords["time"])))
+    except BaseException:
+        for sink in sinks:
+            sink.__exit__(RuntimeError, None, None)
+        raise
+    out = []
+    for sink, (array_name, units) in zip(sinks, outputs, strict=True):
+        if store is not None:
+            out.append(sink.close())
+            continue
+        dims = ("y", "x") if sink.values.ndim == 2 else ("time", "y", "x")
+        out.append(xr.DataArray(sink.values, dims=dims,
+                                coords={k: v for k, v in coords.items() if k in dims},
+                                name=array_name, attrs={"units": units}))
+    return tuple(out) if return_std else out[0]
+
+
+class _GridInMemory:
+    """The in-memory counterpart of :class:`insarfusion.cubes.CubeWriter`."""
+
+    def __init__(self, shape):
+        self.values = np.full(shape, np.nan)
+
+    def write(self, rows, block):
+        self.values[..., rows, :] = block
+
+    def __exit__(self, *exc):
+        pass
 
 
 def clone(interpolator) -> SpatialInterpolator:
