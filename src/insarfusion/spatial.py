@@ -729,9 +729,10 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
     def _sinks(n_time):
         if store is not None:
             paths = [Path(store), Path(store).with_name(f"{Path(store).stem}_std.nc")]
+            paths = paths[:len(outputs)]
             return [cubes.CubeWriter(path, coords["time"], grid["y"].values, grid["x"].values,
                                      name=array_name, attrs={"units": units})
-                    for path, (array_name, units) in zip(paths, outputs)]
+                    for path, (array_name, units) in zip(paths, outputs, strict=True)]
         shape = (ny, nx) if n_time is None else (n_time, ny, nx)
         return [_GridInMemory(shape) for _ in outputs]
 
