@@ -67,6 +67,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from . import cubes
 from .conventions import as_days, decimal_years, geometry_from_los_vector, los_unit_vector
 from .dataset import to_crs
 from .errors import InputError, StageError
@@ -609,6 +610,23 @@ def area_means(x, y, values, sx, sy, radius_m: float = 100.0, k_fallback: int = 
     return means, n_used, max_distance
 
 
+def cube_area_means(cube: xr.DataArray, sx, sy, radius_m: float = 100.0,
+                    k_fallback: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`area_means` of the cells of a ``(time, y, x)`` cube, reading only the cells it
+    averages (a Dask-backed cube is never loaded whole)."""
+    cube = cube.transpose("time", "y", "x")
+    sx = np.atleast_1d(np.asarray(sx, dtype=float))
+    sy = np.atleast_1d(np.asarray(sy, dtype=float))
+    iy, ix = np.nonzero(cubes.with_data(cube))
+    cx, cy = cube["x"].values[ix], cube["y"].values[iy]
+    used = np.unique(np.concatenate(
+        [_near(np.hypot(cx - sx[k], cy - sy[k]), radius_m, k_fallback)
+         for k in range(sx.size)] if iy.size else [np.zeros(0, dtype=int)]))
+    values = (cubes.cells(cube, iy[used], ix[used]) if used.size
+              else np.zeros((0, cube.sizes["time"])))
+    return area_means(cx[used], cy[used], values, sx, sy, radius_m, k_fallback)
+
+
 def offset_plane(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: float = 100.0,
                  model: str = "linear", k_fallback: int = 5) -> xr.DataArray:
     """Datum offset as a plane through the offsets at several reference stations.
@@ -733,27 +751,25 @@ def reference_grid(cube: xr.DataArray, gnss: xr.Dataset, station, incidence, hea
     gnss = _gnss_in_crs(gnss, cube.attrs.get("crs"))
     i = _station_index(gnss, station)
     sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
-    values = cube_t.values.reshape(cube_t.sizes["time"], -1)
-    xx, yy = np.meshgrid(cube_t["x"].values, cube_t["y"].values)
-    with_data = np.flatnonzero(np.isfinite(values).any(axis=0))
-    if with_data.size == 0:
+    iy, ix = np.nonzero(cubes.with_data(cube_t))
+    if iy.size == 0:
         raise StageError("the cube has no data to reference")
-    distance = np.hypot(xx.ravel()[with_data] - sx, yy.ravel()[with_data] - sy)
-    used = with_data[_nearby(distance, radius_m, k_fallback, station, "grid cells")]
+    distance = np.hypot(cube_t["x"].values[ix] - sx, cube_t["y"].values[iy] - sy)
+    used = _nearby(distance, radius_m, k_fallback, station, "grid cells")
+    iy, ix = iy[used], ix[used]
     shape = (cube_t.sizes["y"], cube_t.sizes["x"])
-    inc = np.broadcast_to(np.asarray(incidence, dtype=float), shape).ravel()[used]
-    head = np.broadcast_to(np.asarray(heading, dtype=float), shape).ravel()[used]
+    inc = np.broadcast_to(np.asarray(incidence, dtype=float), shape)[iy, ix]
+    head = np.broadcast_to(np.asarray(heading, dtype=float), shape)[iy, ix]
     if not (np.isfinite(inc) & np.isfinite(head)).all():
         raise InputError("incidence/heading of the product missing near GNSS station "
                          f"{station}")
     epochs = as_days(cube_t["time"].values)
-    raw, info = _area_raw_offset(values[:, used].T, inc, head, gnss, station, epochs,
+    raw, info = _area_raw_offset(cubes.cells(cube_t, iy, ix), inc, head, gnss, station, epochs,
                                  "grid cells")
     offset, fitted = _pinned(epochs, raw, model)
     attrs = _offset_attrs(info, model, radius_m, raw, fitted)
     attrs.update({"station": str(station), "n_cells": int(used.size),
-                  "max_distance_m": float(np.hypot(xx.ravel()[used] - sx,
-                                                   yy.ravel()[used] - sy).max())})
+                  "max_distance_m": float(distance[used].max())})
     offset_da = xr.DataArray(offset, dims="time", coords={"time": cube_t["time"].values},
                              attrs=attrs)
     out = apply_offset(cube, offset_da)

@@ -11,11 +11,12 @@ import inspect
 import json
 import time as _time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import datum, spatial, temporal
+from . import cubes, datum, spatial, temporal
 from .config import Config, dump_config
 from .errors import StageError
 from .grid import make_grid
@@ -54,6 +55,7 @@ class RunState:
     truth: xr.Dataset | None = None
     timings: dict = field(default_factory=dict)
     client: object = None                             # dask.distributed.Client or None
+    scratch: Path | None = None                       # folder of the cubes on disk, or None
     _velocities: dict = field(default_factory=dict, repr=False)
 
     def velocity(self, name: str) -> xr.DataArray:
@@ -229,17 +231,20 @@ def stage_spatial(state: RunState) -> None:
         interp.fit((x, y), data, groups=groups)
         # the CNN's prediction only samples its fused grid: not worth shipping to workers
         client = None if method == "cnn" else state.client
+        name = "synergic" if method == cfg.method else method
+        store = None if state.scratch is None else state.scratch / f"{name}.nc"
         if "return_std" in inspect.signature(interp.predict).parameters:
             cube, std = spatial.grid(interp, state.grid, time=times, mask=mask, return_std=True,
-                                     client=client)
+                                     client=client, store=store)
         else:
             cube, std = spatial.grid(interp, state.grid, time=times, mask=mask,
-                                     client=client), None
+                                     client=client, store=store), None
         if std is None and getattr(interp, "fused_std_", None) is not None:
             # the CNN's own grid shares cell centres with the run's (same cell size)
             std = (interp.fused_std_.interp(x=state.grid["x"], y=state.grid["y"])
                    .assign_coords(time=times).where(mask))
-        name = "synergic" if method == cfg.method else method
+            if store is not None:
+                std = cubes.store(std, store.with_name(f"{name}_std.nc"), name="displacement_std")
         state.products[name] = cube
         state.product_std[name] = std
         state.timings[f"spatial_{method}"] = round(_time.perf_counter() - t0, 2)
@@ -325,11 +330,7 @@ def _near_station_series(state: RunState, name: str, x, y) -> np.ndarray:
         means, _, far = datum.area_means(ds["x"].values, ds["y"].values,
                                          ds["displacement"].values, x, y, radius)
     else:
-        cube = state.products[name].transpose("time", "y", "x")
-        cx, cy = np.meshgrid(cube["x"].values, cube["y"].values)
-        means, _, far = datum.area_means(cx.ravel(), cy.ravel(),
-                                         cube.values.reshape(cube.sizes["time"], -1).T, x, y,
-                                         radius)
+        means, _, far = datum.cube_area_means(state.products[name], x, y, radius)
     if (far > radius).any():
         logger.debug("leave-one-station-out, %s: no data within %g m of %d station(s); the "
                      "nearest used, up to %.0f m away", name, radius, int((far > radius).sum()),
@@ -397,7 +398,8 @@ def _truth_section(state: RunState) -> dict:
         return {}
     # every product is on the run's grid and epochs: the truth is put on them once
     aligned = truth_on_grid(next(iter(state.products.values())), truth["displacement"],
-                            truth.get("velocity"))
+                            truth.get("velocity"),
+                            store=None if state.scratch is None else state.scratch / "truth.nc")
     return {name: truth_scores(cube, truth["displacement"], truth.get("velocity"),
                                state.velocity(name).values, aligned=aligned)
             for name, cube in state.products.items()}
@@ -419,24 +421,41 @@ def run(cfg: Config, out, force: bool = False, report: bool = True, client=None)
     With a ``dask.distributed`` ``client`` the chunked steps run on its workers
     (:mod:`insarfusion.parallel`); the results are the same.
 
+    The gridded cubes are kept on disk, in a scratch folder of the output being written, and
+    the stages after gridding read them block by block (:mod:`insarfusion.cubes`); those
+    block computations run on this machine's threads, as they read its files.
+
     Returns the validation dictionary (also written as ``validation.json``).
     """
+    import shutil
+
+    import dask
+
     from . import products
     from .log import setup_logging
 
-    with products.atomic_output(out, force=force) as tmp:
+    with products.atomic_output(out, force=force) as tmp, \
+            dask.config.set(scheduler="threads"):
         with run_log(tmp / "run.log"):
             dump_config(cfg, tmp / "config.resolved.yaml")
-            state = RunState(cfg=cfg, inputs=None, client=client)  # type: ignore[arg-type]
+            state = RunState(cfg=cfg, inputs=None, client=client,  # type: ignore[arg-type]
+                             scratch=tmp / ".cubes")
             t0 = _time.perf_counter()
             steps = [("load", _stage_load), *STAGES,
                      ("products", lambda st: _write_products(st, tmp))]
             if report:
                 from .report import write_report
                 steps.append(("report", lambda st: write_report(st, tmp)))
-            for number, (name, stage) in enumerate(steps, start=1):
-                with _Timer(state, name, number, len(steps)):
-                    stage(state)
+            try:
+                for number, (name, stage) in enumerate(steps, start=1):
+                    with _Timer(state, name, number, len(steps)):
+                        stage(state)
+            finally:
+                if state.truth is not None:
+                    state.truth.close()
+                state.products.clear()
+                state.product_std.clear()
+                shutil.rmtree(state.scratch, ignore_errors=True)
             state.timings["total"] = round(_time.perf_counter() - t0, 2)
             logger.info("run done in %.1f s", state.timings["total"])
             state.validation["timings_s"] = state.timings
@@ -457,7 +476,7 @@ def _stage_load(state: RunState) -> None:
 def _load_truth(path):
     from .simulate import load_truth
     try:
-        return load_truth(path)
+        return load_truth(path, lazy=True)
     except FileNotFoundError:
         raise StageError(f"{path}: truth file named in the config does not exist") from None
 

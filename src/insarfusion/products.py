@@ -167,7 +167,7 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
         std = _as_cube(std, "std")
         if std.shape != cube.shape:
             raise InputError(f"std has shape {std.shape}, the cube {cube.shape}")
-        ds["displacement_std"] = (("time", "y", "x"), std.values.astype("float32"),
+        ds["displacement_std"] = (("time", "y", "x"), std.data.astype("float32"),
                                   {"units": "mm",
                                    "long_name": "standard deviation of the displacement"})
     _xy_attrs(ds)
@@ -204,10 +204,18 @@ def velocity_map(cube) -> xr.DataArray:
         mm/yr; NaN where a cell has fewer than two finite epochs.
     """
     cube = _as_cube(cube)
-    rate = linear_rate(cube["time"].values, cube.values, axis=0)
+    rate = _per_cell(lambda values: linear_rate(cube["time"].values, values), cube)
     return xr.DataArray(rate, dims=("y", "x"), coords={"y": cube["y"], "x": cube["x"]},
                         name="velocity", attrs={"units": "mm/yr",
                                                 "long_name": "mean LOS velocity"})
+
+
+def _per_cell(func, cube) -> np.ndarray:
+    """``func`` of every cell's series (time on the last axis) as a ``(y, x)`` array; a
+    Dask-backed cube is computed block by block."""
+    return np.asarray(xr.apply_ufunc(func, cube, input_core_dims=[["time"]],
+                                     dask="parallelized", output_dtypes=[float])
+                      .transpose("y", "x").values, dtype=float)
 
 
 def velocity_std_map(std_cube) -> xr.DataArray:
@@ -221,11 +229,12 @@ def velocity_std_map(std_cube) -> xr.DataArray:
     years = as_days(cube["time"].values).astype("int64") / DAYS_PER_YEAR
     centred = years - years.mean()
     weights = centred / (centred**2).sum()
-    variance = np.nansum((cube.transpose("time", "y", "x").values
-                          * weights[:, None, None]) ** 2, axis=0)
-    all_nan = ~np.isfinite(cube.values).any(axis=0)
-    out = np.where(all_nan, np.nan, np.sqrt(variance))
-    return xr.DataArray(out, dims=("y", "x"), coords={"y": cube["y"], "x": cube["x"]},
+
+    def _std(values):  # time last
+        variance = np.nansum((values * weights) ** 2, axis=-1)
+        return np.where(np.isfinite(values).any(axis=-1), np.sqrt(variance), np.nan)
+
+    return xr.DataArray(_per_cell(_std, cube), dims=("y", "x"), coords={"y": cube["y"], "x": cube["x"]},
                         name="velocity_std", attrs={"units": "mm/yr"})
 
 

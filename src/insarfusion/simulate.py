@@ -815,8 +815,9 @@ def case_summary(case: SimulatedCase, out, written) -> str:
     return "\n".join(lines)
 
 
-def load_truth(path) -> xr.Dataset:
-    """Read a case's ``truth.nc``.
+def load_truth(path, lazy: bool = False) -> xr.Dataset:
+    """Read a case's ``truth.nc`` (``lazy``: open it, reading each variable when it is used;
+    close it when done).
 
     Variables (mm, mm/yr, degrees; LOS positive toward the satellite; GNSS datum, i.e. ground
     motion with no InSAR reference and no errors):
@@ -846,6 +847,8 @@ def load_truth(path) -> xr.Dataset:
     path = Path(path)
     if not path.is_file():
         raise InputError("no such truth file", path)
+    if lazy:
+        return xr.open_dataset(path)
     with xr.open_dataset(path) as ds:
         return ds.load()
 

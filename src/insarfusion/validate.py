@@ -66,10 +66,20 @@ def sample_cube(cube: xr.DataArray, x, y) -> np.ndarray:
     """Bilinear samples of a (time, y, x) cube at points, shape (n_points, n_time), mm.
 
     Where a point's four neighbouring cells are not all finite, the nearest finite cell's
-    series is used instead (stations sit at the edge of the data hull now and then).
+    series is used instead (stations sit at the edge of the data hull now and then). Only the
+    rows and columns around the points are read (a Dask-backed cube is not loaded whole).
     """
-    xs = xr.DataArray(np.asarray(x, float), dims="station")
-    ys = xr.DataArray(np.asarray(y, float), dims="station")
+    x = np.atleast_1d(np.asarray(x, float))
+    y = np.atleast_1d(np.asarray(y, float))
+    around = {}
+    for dim, at in (("x", x), ("y", y)):
+        centres = cube[dim].values
+        nearest = np.abs(centres[None, :] - at[:, None]).argmin(axis=1)
+        around[dim] = np.unique(np.clip(nearest[:, None] + np.arange(-1, 2), 0,
+                                        centres.size - 1))
+    cube = cube.isel(around).load()
+    xs = xr.DataArray(x, dims="station")
+    ys = xr.DataArray(y, dims="station")
     lin = cube.interp(x=xs, y=ys, method="linear").transpose("station", "time").values
     near = cube.sel(x=xs, y=ys, method="nearest").transpose("station", "time").values
     return np.where(np.isfinite(lin), lin, near)
@@ -128,20 +138,60 @@ def improvements(methods: dict, reference="synergic") -> dict:
     return out
 
 
-def truth_on_grid(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None):
+def truth_on_grid(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None, store=None):
     """The truth at a product's epochs (nearest) and cell centres (bilinear).
+
+    The truth is read and interpolated one block of the product's rows at a time
+    (:func:`insarfusion.cubes.row_blocks`), reading only the truth rows around each block, so
+    a truth opened lazily from disk is never loaded whole.
+
+    Parameters
+    ----------
+    cube : xarray.DataArray
+        A product (its coordinates are used).
+    truth : xarray.DataArray
+        The true displacement ``(time, y, x)``, mm.
+    truth_velocity : xarray.DataArray, optional
+        The true velocity ``(y, x)``, mm/yr.
+    store : path-like, optional
+        Write the truth on the grid to this file block by block and return it read back
+        lazily (:mod:`insarfusion.cubes`).
 
     Returns
     -------
-    displacement : ndarray, shape (time, y, x)
-        mm.
+    displacement : xarray.DataArray, dims (time, y, x)
+        mm, on the product's epochs and cells.
     velocity : ndarray, shape (y, x), or None
         mm/yr; None without ``truth_velocity``.
     """
-    t = truth.sel(time=cube["time"], method="nearest").interp(x=cube["x"], y=cube["y"])
+    from . import cubes
+    from .spatial import _GridInMemory
+
+    cube = cube.transpose("time", "y", "x")
+    truth = truth.sel(time=cube["time"].values, method="nearest").assign_coords(
+        time=cube["time"].values).transpose("time", "y", "x")
+    ty = truth["y"].values
+    step = float(np.abs(np.diff(ty)).max()) if ty.size > 1 else 0.0
+    gy = cube["y"].values
+    sink = (_GridInMemory(cube.shape) if store is None else
+            cubes.CubeWriter(store, cube["time"].values, gy, cube["x"].values,
+                             attrs={"units": "mm"}))
+    try:
+        for rows in cubes.row_blocks(*cube.shape[1:]):
+            lo, hi = gy[rows].min() - step, gy[rows].max() + step
+            near = truth.isel(y=np.flatnonzero((ty >= lo) & (ty <= hi)))
+            sink.write(rows, near.interp(x=cube["x"].values, y=gy[rows]).values)
+    except BaseException:
+        sink.__exit__(RuntimeError, None, None)
+        raise
+    if store is None:
+        displacement = xr.DataArray(sink.values, dims=("time", "y", "x"),
+                                    coords={k: cube[k] for k in ("time", "y", "x")})
+    else:
+        displacement = sink.close()
     tv = (None if truth_velocity is None else
           truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values)
-    return t.transpose("time", "y", "x").values, tv
+    return displacement, tv
 
 
 def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
@@ -149,7 +199,7 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
     """Error of a product against the truth on the cells and epochs both have (mm, mm/yr).
 
     The truth is interpolated (bilinearly) to the product's cell centres, so products on any
-    grid can be scored.
+    grid can be scored. The errors are summed one block of rows at a time.
 
     Returns
     -------
@@ -163,15 +213,29 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
     ``aligned``, the result of :func:`truth_on_grid` for this product's coordinates, saves
     putting the truth on the grid again when several products share one grid.
     """
+    from . import cubes
+
+    cube = cube.transpose("time", "y", "x")
     t, tv = truth_on_grid(cube, truth, truth_velocity) if aligned is None else aligned
-    error = cube.transpose("time", "y", "x").values - t
-    finite = np.isfinite(error)
-    out = {"field_rmse_mm": rounded(rmse(error))}
-    if finite.any():
+    t = t.transpose("time", "y", "x")
+    squares, count = 0.0, 0
+    epoch_sum = np.zeros(cube.sizes["time"])
+    epoch_count = np.zeros(cube.sizes["time"])
+    for rows, values in cubes.blocks(cube):
+        error = values.astype(float) - np.asarray(t.isel(y=rows).values, dtype=float)
+        finite = np.isfinite(error)
+        error = np.where(finite, error, 0.0)
+        squares += float((error ** 2).sum())
+        count += int(finite.sum())
+        epoch_sum += error.sum(axis=(1, 2))
+        epoch_count += finite.sum(axis=(1, 2))
+    out = {"field_rmse_mm": rounded(np.sqrt(squares / count)) if count else None}
+    if count:
+        # sum over epochs of sum (e - m_t)^2 = sum e^2 - n_t m_t^2, m_t the epoch's mean error
         with np.errstate(invalid="ignore", divide="ignore"):
-            offset = (np.where(finite, error, 0).sum(axis=(1, 2))
-                      / finite.sum(axis=(1, 2)))[:, None, None]
-        out["field_pattern_rmse_mm"] = rounded(rmse(error - offset))
+            offsets = np.where(epoch_count > 0, epoch_sum ** 2 / epoch_count, 0.0)
+        out["field_pattern_rmse_mm"] = rounded(np.sqrt(max(squares - offsets.sum(), 0.0)
+                                                       / count))
     if truth_velocity is not None and velocity is not None:
         out["velocity_rmse_mm_yr"] = rounded(rmse(np.asarray(velocity) - tv))
     return out
