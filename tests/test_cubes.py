@@ -70,3 +70,20 @@ def test_blocks_cells_and_with_data(tmp_path):
     assert np.isnan(picked[2]).all()
     has = cubes.with_data(on_disk)
     assert has.shape == (7, 4) and not has[2, 1] and has.sum() == 27
+
+
+def test_regrid_equals_xarray_interp_block_by_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(cubes, "CELL_CHUNK", 8)            # blocks of two rows
+    field = _cube(nt=6, ny=9, nx=5)
+    field.values[:, 4, 2] = np.nan
+    time = field["time"].values[[1, 3, 4]] + np.timedelta64(2, "D")   # nearest epochs
+    y = np.linspace(995.0, 845.0, 7)
+    x = np.linspace(3.0, 77.0, 4)
+    expected = field.sel(time=time, method="nearest").interp(x=x, y=y)
+    in_memory = cubes.regrid(field, time, y, x)
+    np.testing.assert_allclose(in_memory.values, expected.values, equal_nan=True)
+    on_disk = cubes.regrid(cubes.store(field, tmp_path / "f.nc"), time, y, x,
+                           store=tmp_path / "r.nc")
+    assert on_disk.chunks is not None
+    np.testing.assert_allclose(on_disk.values, expected.values, atol=1e-6, equal_nan=True)
+    np.testing.assert_array_equal(on_disk["time"].values, time)

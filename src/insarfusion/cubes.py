@@ -15,6 +15,7 @@ products the run writes are.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,51 @@ def cells(cube: xr.DataArray, iy, ix) -> np.ndarray:
 def with_data(cube: xr.DataArray) -> np.ndarray:
     """``(y, x)`` boolean map of the cells with at least one finite epoch."""
     return np.asarray(np.isfinite(cube).any("time").transpose("y", "x").values)
+
+
+def regrid(field: xr.DataArray, time, y, x, store=None) -> xr.DataArray:
+    """A ``(time, y, x)`` field at other epochs (nearest) and cell centres (bilinear).
+
+    Done one block of the target's rows at a time, reading only the rows of ``field`` around
+    each block, so a field opened lazily from disk (or Dask-backed) is never loaded whole.
+
+    Parameters
+    ----------
+    field : xarray.DataArray
+        ``(time, y, x)``, on any regular grid.
+    time, y, x : array_like
+        Target epochs (dates) and cell centres (m).
+    store : path-like, optional
+        Write the result to this file block by block and return it read back lazily.
+
+    Returns
+    -------
+    xarray.DataArray, dims (time, y, x)
+    """
+    time = np.asarray(time)
+    y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
+    field = field.sel(time=time, method="nearest").transpose("time", "y", "x")
+    fy = field["y"].values
+    step = float(np.abs(np.diff(fy)).max()) if fy.size > 1 else 0.0
+    shape = (time.size, y.size, x.size)
+    if store is None:
+        values = np.full(shape, np.nan)
+        writer = None
+    else:
+        writer = CubeWriter(store, time, y, x, name=field.name or "displacement",
+                            attrs={k: v for k, v in field.attrs.items()
+                                   if isinstance(v, (str, int, float))})
+    with writer if writer is not None else contextlib.nullcontext():
+        for rows in row_blocks(y.size, x.size):
+            lo, hi = y[rows].min() - step, y[rows].max() + step
+            near = field.isel(y=np.flatnonzero((fy >= lo) & (fy <= hi)))
+            block = near.interp(x=x, y=y[rows]).values
+            if writer is None:
+                values[:, rows] = block
+            else:
+                writer.write(rows, block)
+        if writer is not None:
+            return writer.close()
+    return xr.DataArray(values, dims=("time", "y", "x"), coords={"time": time, "y": y, "x": x},
+                        name=field.name, attrs=dict(field.attrs))
+

@@ -142,8 +142,8 @@ def truth_on_grid(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None, 
     """The truth at a product's epochs (nearest) and cell centres (bilinear).
 
     The truth is read and interpolated one block of the product's rows at a time
-    (:func:`insarfusion.cubes.row_blocks`), reading only the truth rows around each block, so
-    a truth opened lazily from disk is never loaded whole.
+    (:func:`insarfusion.cubes.regrid`), so a truth opened lazily from disk is never loaded
+    whole.
 
     Parameters
     ----------
@@ -165,30 +165,9 @@ def truth_on_grid(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None, 
         mm/yr; None without ``truth_velocity``.
     """
     from . import cubes
-    from .spatial import _GridInMemory
 
-    cube = cube.transpose("time", "y", "x")
-    truth = truth.sel(time=cube["time"].values, method="nearest").assign_coords(
-        time=cube["time"].values).transpose("time", "y", "x")
-    ty = truth["y"].values
-    step = float(np.abs(np.diff(ty)).max()) if ty.size > 1 else 0.0
-    gy = cube["y"].values
-    sink = (_GridInMemory(cube.shape) if store is None else
-            cubes.CubeWriter(store, cube["time"].values, gy, cube["x"].values,
-                             attrs={"units": "mm"}))
-    try:
-        for rows in cubes.row_blocks(*cube.shape[1:]):
-            lo, hi = gy[rows].min() - step, gy[rows].max() + step
-            near = truth.isel(y=np.flatnonzero((ty >= lo) & (ty <= hi)))
-            sink.write(rows, near.interp(x=cube["x"].values, y=gy[rows]).values)
-    except BaseException:
-        sink.__exit__(RuntimeError, None, None)
-        raise
-    if store is None:
-        displacement = xr.DataArray(sink.values, dims=("time", "y", "x"),
-                                    coords={k: cube[k] for k in ("time", "y", "x")})
-    else:
-        displacement = sink.close()
+    displacement = cubes.regrid(truth, cube["time"].values, cube["y"].values,
+                                cube["x"].values, store=store)
     tv = (None if truth_velocity is None else
           truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values)
     return displacement, tv
