@@ -162,3 +162,15 @@ def test_bad_inputs_are_rejected():
         CNNFusion(**dict(TINY, patch_size=18)).fit((x, y), data, groups)
     with pytest.raises(RuntimeError):
         CNNFusion().predict((x, y))
+
+
+def test_inference_in_bands_on_disk_equals_in_memory(tmp_path):
+    x, y, data, _, groups = interleaved_points(n_time=3, noise=0.5)
+    params = dict(TINY, tile_size=8)                       # several bands of rows
+    in_memory = CNNFusion(**params).fit((x, y), data, groups)
+    on_disk = CNNFusion(**params).fit((x, y), data, groups, store=tmp_path / "fused.nc")
+    assert on_disk.fused_.chunks is not None               # a lazy view of the file
+    assert (tmp_path / "fused_std.nc").exists()
+    for a, b in ((in_memory.fused_, on_disk.fused_), (in_memory.fused_std_, on_disk.fused_std_)):
+        np.testing.assert_array_equal(a.values.astype("float32"), b.values)
+    np.testing.assert_allclose(on_disk.predict((x, y)), in_memory.predict((x, y)), atol=1e-4)

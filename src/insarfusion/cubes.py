@@ -15,7 +15,6 @@ products the run writes are.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,8 @@ class CubeWriter:
     path : path-like
         The file to create (replaced if it exists).
     time, y, x : array_like
-        Coordinates: dates of the epochs, cell-centre northings and eastings (m).
+        Coordinates: the epochs (dates, or any labels), cell-centre northings and eastings
+        (m).
     name : str
         Name of the variable.
     attrs : dict, optional
@@ -56,15 +56,18 @@ class CubeWriter:
         import netCDF4
 
         self.path, self.name = Path(path), name
-        time = np.asarray(time).astype("datetime64[ns]")
+        time = np.asarray(time)
+        encoding = {}
+        if np.issubdtype(time.dtype, np.datetime64):
+            time = time.astype("datetime64[ns]")
+            start = pd.Timestamp(time[0]).strftime("%Y-%m-%d") if time.size else "2000-01-01"
+            encoding["time"] = {"units": f"days since {start}", "dtype": "float64"}
         y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
         self.shape = (time.size, y.size, x.size)
         self.rows = int(rows or row_blocks(y.size, x.size)[0].stop or 1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        start = pd.Timestamp(time[0]).strftime("%Y-%m-%d") if time.size else "2000-01-01"
         xr.Dataset(coords={"time": time, "y": y, "x": x}).to_netcdf(
-            self.path, engine="netcdf4",
-            encoding={"time": {"units": f"days since {start}", "dtype": "float64"}})
+            self.path, engine="netcdf4", encoding=encoding)
         self._nc = netCDF4.Dataset(self.path, "a")
         chunks = (max(1, time.size), max(1, min(self.rows, y.size)), max(1, x.size))
         self._var = self._nc.createVariable(name, "f4", ("time", "y", "x"), chunksizes=chunks,
@@ -98,6 +101,22 @@ class CubeWriter:
             self._nc.close()
             self._nc = None
         self.path.unlink(missing_ok=True)
+
+
+class InMemoryCube:
+    """The in-memory counterpart of :class:`CubeWriter`: ``values`` filled block by block."""
+
+    def __init__(self, shape):
+        self.values = np.full(shape, np.nan)
+
+    def write(self, rows: slice, block) -> None:
+        self.values[..., rows, :] = block
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def open_cube(path, name="displacement") -> xr.DataArray:
@@ -181,24 +200,16 @@ def regrid(field: xr.DataArray, time, y, x, store=None) -> xr.DataArray:
     fy = field["y"].values
     step = float(np.abs(np.diff(fy)).max()) if fy.size > 1 else 0.0
     shape = (time.size, y.size, x.size)
-    if store is None:
-        values = np.full(shape, np.nan)
-        writer = None
-    else:
-        writer = CubeWriter(store, time, y, x, name=field.name or "displacement",
-                            attrs={k: v for k, v in field.attrs.items()
-                                   if isinstance(v, (str, int, float))})
-    with writer if writer is not None else contextlib.nullcontext():
+    name = field.name or "displacement"
+    attrs = {k: v for k, v in field.attrs.items() if isinstance(v, (str, int, float))}
+    sink = (InMemoryCube(shape) if store is None
+            else CubeWriter(store, time, y, x, name=name, attrs=attrs))
+    with sink:
         for rows in row_blocks(y.size, x.size):
             lo, hi = y[rows].min() - step, y[rows].max() + step
             near = field.isel(y=np.flatnonzero((fy >= lo) & (fy <= hi)))
-            block = near.interp(x=x, y=y[rows]).values
-            if writer is None:
-                values[:, rows] = block
-            else:
-                writer.write(rows, block)
-        if writer is not None:
-            return writer.close()
-    return xr.DataArray(values, dims=("time", "y", "x"), coords={"time": time, "y": y, "x": x},
-                        name=field.name, attrs=dict(field.attrs))
-
+            sink.write(rows, near.interp(x=x, y=y[rows]).values)
+    if store is not None:
+        return sink.close()
+    return xr.DataArray(sink.values, dims=("time", "y", "x"),
+                        coords={"time": time, "y": y, "x": x}, name=name, attrs=attrs)

@@ -108,7 +108,9 @@ def for_each_result(func, chunks, consume, client=None, **shared) -> None:
 
     # a list of one: scatter sends the object itself, not its items
     scattered = {key: client.scatter([value], broadcast=True, hash=False)[0] for key, value in shared.items()}
-    futures = client.map(func, chunks, pure=False, **scattered)
+    # the chunks' data go to the workers directly, not inside the task graph
+    futures = client.map(func, client.scatter(chunks, hash=False), pure=False,
+                         **scattered)
     index = {future.key: i for i, future in enumerate(futures)}
     for future, result in as_completed(futures, with_results=True):
         i = index[future.key]

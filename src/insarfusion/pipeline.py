@@ -228,11 +228,15 @@ def stage_spatial(state: RunState) -> None:
         interp = spatial.make_interpolator(method, cfg, seed=state.cfg.seed)
         if getattr(interp, "progress", None) is False:  # the CNN's bars, as the LSTM's
             interp.progress = show_progress()
-        interp.fit((x, y), data, groups=groups)
-        # the CNN's prediction only samples its fused grid: not worth shipping to workers
-        client = None if method == "cnn" else state.client
         name = "synergic" if method == cfg.method else method
         store = None if state.scratch is None else state.scratch / f"{name}.nc"
+        if "store" in inspect.signature(interp.fit).parameters:  # the CNN: inference in bands
+            interp.fit((x, y), data, groups=groups, client=state.client,
+                       store=None if store is None else store.with_name(f"{name}_fused.nc"))
+        else:
+            interp.fit((x, y), data, groups=groups)
+        # the CNN's prediction only samples its fused grid: not worth shipping to workers
+        client = None if method == "cnn" else state.client
         if "return_std" in inspect.signature(interp.predict).parameters:
             cube, std = spatial.grid(interp, state.grid, time=times, mask=mask, return_std=True,
                                      client=client, store=store)
@@ -241,10 +245,10 @@ def stage_spatial(state: RunState) -> None:
                                      client=client, store=store), None
         if std is None and getattr(interp, "fused_std_", None) is not None:
             # the CNN's own grid shares cell centres with the run's (same cell size)
-            std = (interp.fused_std_.interp(x=state.grid["x"], y=state.grid["y"])
-                   .assign_coords(time=times).where(mask))
-            if store is not None:
-                std = cubes.store(std, store.with_name(f"{name}_std.nc"), name="displacement_std")
+            std = cubes.regrid(interp.fused_std_.assign_coords(time=times), times,
+                               state.grid["y"].values, state.grid["x"].values,
+                               store=None if store is None
+                               else store.with_name(f"{name}_std.nc")).where(mask)
         state.products[name] = cube
         state.product_std[name] = std
         state.timings[f"spatial_{method}"] = round(_time.perf_counter() - t0, 2)

@@ -25,6 +25,7 @@ import xarray as xr
 
 from .conventions import DAYS_PER_YEAR, as_days
 from .crs import crs_string, parse_crs
+from .cubes import row_blocks
 from .errors import InputError, StageError
 from .grid import grid_transform
 from .log import logger
@@ -179,8 +180,13 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
     if transform is not None:
         ds = ds.rio.write_transform(transform)
     # passing encoding replaces what write_crs put there, so the grid mapping is restated
+    # one epoch by one band of rows a chunk: a map or a series reads few chunks, and a lazy
+    # cube's blocks of rows are written as whole chunks
+    rows = cube.chunks[1][0] if cube.chunks is not None else row_blocks(*cube.shape[1:])[0].stop
     encoding = {name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
-                       "grid_mapping": "spatial_ref"}
+                       "grid_mapping": "spatial_ref",
+                       "chunksizes": (1, max(1, min(rows, cube.shape[1])),
+                                      max(1, cube.shape[2]))}
                 for name in ds.data_vars if name != "spatial_ref"}
     start = pd.Timestamp(ds["time"].values[0]).strftime("%Y-%m-%d")
     encoding["time"] = {"units": f"days since {start}", "calendar": "proleptic_gregorian",

@@ -734,7 +734,7 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
                                      name=array_name, attrs={"units": units})
                     for path, (array_name, units) in zip(paths, outputs, strict=True)]
         shape = (ny, nx) if n_time is None else (n_time, ny, nx)
-        return [_GridInMemory(shape) for _ in outputs]
+        return [cubes.InMemoryCube(shape) for _ in outputs]
 
     def consume(k, result):
         rows, parts = blocks[k], result[:len(outputs)]
@@ -767,19 +767,6 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
                                 coords={k: v for k, v in coords.items() if k in dims},
                                 name=array_name, attrs={"units": units}))
     return tuple(out) if return_std else out[0]
-
-
-class _GridInMemory:
-    """The in-memory counterpart of :class:`insarfusion.cubes.CubeWriter`."""
-
-    def __init__(self, shape):
-        self.values = np.full(shape, np.nan)
-
-    def write(self, rows, block):
-        self.values[..., rows, :] = block
-
-    def __exit__(self, *exc):
-        pass
 
 
 def clone(interpolator) -> SpatialInterpolator:
