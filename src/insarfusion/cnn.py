@@ -54,6 +54,10 @@ FILL_SIGMAS = (1.0, 3.0, 8.0)
 #: Relative data weight at which a finer fill scale takes over half of the coarser one.
 _FILL_CONFIDENCE = 0.05
 
+#: Memory (bytes) the network's activations may take in one inference forward pass; the
+#: tiles per pass are set from it, so inference memory does not grow with the batch size.
+INFERENCE_BYTES = 512 * 2**20
+
 #: Side (cells) of the checkerboard blocks hidden in turn by blind-spot inference.
 _VIEW_BLOCK = 2
 _N_VIEWS = 4
@@ -721,6 +725,11 @@ def _infer_band(band, spec):
     per_epoch = values.shape[2] * nx * (2 * (n_data + len(context_values))
                                         + 2 * len(FILL_SIGMAS) + 2)
     chunk = max(1, min(n_time, 64_000_000 // per_epoch))
+    # tiles per forward pass: bound the network's activations (about eight live maps of
+    # `filters` channels over a tile and its margins) to INFERENCE_BYTES
+    side = min(spec["tile_size"] + 2 * spec["margin"], max(values.shape[2], nx))
+    per_tile = 8 * filters * side ** 2 * 4
+    batch = int(max(1, min(spec["batch_size"], INFERENCE_BYTES // per_tile)))
     forked = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=forked), torch.no_grad():
         torch.manual_seed(int(spec["seed"]) * 100_003 + int(band["index"]))
@@ -738,7 +747,7 @@ def _infer_band(band, spec):
                 visible = obs * (1 - hide_t)
                 inputs, base = _features(torch, vals * visible, visible, n_data)
                 pred = base[:, 0] + _tiled(torch, net, inputs, spec["tile_size"],
-                                           spec["margin"], spec["batch_size"])
+                                           spec["margin"], batch)
                 pred = pred[:, core].cpu().numpy().astype(float)
                 obs_any = masks[t0:t0 + chunk, :, core].any(axis=1)
                 # observed cells count only when hidden; unobserved cells in every view

@@ -1,18 +1,25 @@
 """Chunked per-point and per-cell work, in this process or on a Dask cluster.
 
-The heavy steps that are independent from chunk to chunk go through :func:`map_chunks`:
-temporal resampling of the points (:func:`insarfusion.temporal.resample_dataset`, chunks of
-:data:`POINT_CHUNK` series) and the prediction of the classic interpolators at the grid cells
-(:func:`insarfusion.spatial.grid`, chunks of :data:`CELL_CHUNK` cells). Without a client the
-chunks run one after the other in this process; with a ``dask.distributed`` client (from
-:func:`dask_client`) they run on its workers, and the fitted model is sent to every worker
-once. Both paths run the same function on the same chunks, so they give the same numbers.
+The heavy steps that are independent from chunk to chunk go through :func:`for_each_result`
+(or :func:`map_chunks`, which collects the results):
 
-What stays in the main process: reading, fitting (training the LSTM and the CNN, the kriging
-variogram), the CNN's tiled inference (it uses every epoch's grid at once) and writing. The
-gridded cubes of a run are written to disk block by block as the chunks come back
-(:mod:`insarfusion.cubes`) and read back lazily, block by block, by the later stages, so the
-grid's memory is bounded by the block size, not by the grid.
+* temporal resampling of the points (:func:`insarfusion.temporal.resample_dataset`, chunks of
+  :data:`POINT_CHUNK` series);
+* the prediction of the classic interpolators at the grid cells
+  (:func:`insarfusion.spatial.grid`, blocks of whole rows of about :data:`CELL_CHUNK` cells);
+* the CNN's inference (:class:`insarfusion.cnn.CNNFusion`, bands of one row of tiles with
+  their halo, every epoch).
+
+Without a client the chunks run one after the other in this process; with a
+``dask.distributed`` client (from :func:`dask_client`) they run on its workers, the fitted
+model is sent to every worker once, and each chunk's data goes to its worker directly. Both
+paths run the same function on the same chunks, so they give the same numbers.
+
+Gridded results are written to disk block by block as they come back
+(:mod:`insarfusion.cubes`), and the later stages read them back lazily, block by block, on
+this machine's threads; so the memory of the grid stages is bounded by a block, not by the
+grid. What stays in the main process: reading, fitting (training the LSTM and the CNN on
+their samples of series and patches, the kriging variogram) and writing.
 """
 
 from __future__ import annotations
