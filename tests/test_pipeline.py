@@ -66,6 +66,13 @@ def test_every_output_is_written(result):
             assert (out / "tables" / f"{name}.{ext}").is_file()
     log = (out / "run.log").read_text()
     assert "stage 4/10 temporal ..." in log and "stage 10/10 report done in" in log
+    # the cubes kept on disk during the run are gone; the products are float32, chunked by
+    # epoch and band of rows
+    assert not (out / ".cubes").exists()
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".partial")]
+    with xr.open_dataset(out / "displacement.nc") as ds:
+        assert ds["displacement"].dtype == np.float32
+        assert ds["displacement"].encoding["chunksizes"][0] == 1
 
 
 def test_timings_of_every_stage(result):
