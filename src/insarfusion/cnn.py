@@ -41,7 +41,6 @@ import time as _time
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from .errors import InputError
 from .estimators import SpatialInterpolator
@@ -415,11 +414,6 @@ class CNNFusion(SpatialInterpolator):
         floor = max(0.1 * float(scale.max()), 1e-3)
         return center, np.maximum(scale, floor)
 
-    def _as_dataarray(self, field, name):
-        coords = {"y": self.grid_["y"], "x": self.grid_["x"], "time": np.arange(field.shape[0])}
-        return xr.DataArray(field, dims=("time", "y", "x"), coords=coords, name=name,
-                            attrs={"units": "mm"})
-
     def _draw_patches(self, rng, usable_epochs, shape):
         """(epoch, row0, col0) of ``n_patches`` patches on the padded grid, all inside it."""
         epochs = np.flatnonzero(usable_epochs)
@@ -607,17 +601,15 @@ class CNNFusion(SpatialInterpolator):
                 "blind_spot": self.blind_spot, "seed": self.seed,
                 "device": str(device) if client is None else self.device,
                 "center": self.center_, "scale": self.scale_, "empty": empty_epochs}
-        names = ("fused displacement", "fused displacement MC-dropout std")
-        if store is None:
-            sinks = [cubes.InMemoryCube((n_time, ny, nx)) for _ in names]
-        else:
-            paths = (Path(store), Path(store).with_name(f"{Path(store).stem}_std.nc"))
-            sinks = [cubes.CubeWriter(path, np.arange(n_time), self.grid_["y"].values,
-                                      self.grid_["x"].values, name=variable,
-                                      attrs={"units": "mm", "long_name": name},
-                                      rows=self.tile_size)
-                     for path, variable, name in zip(paths, ("fused", "fused_std"), names,
-                                                     strict=True)]
+        paths = ((None, None) if store is None else
+                 (Path(store), Path(store).with_name(f"{Path(store).stem}_std.nc")))
+        sinks = [cubes.new_cube(path, np.arange(n_time), self.grid_["y"].values,
+                                self.grid_["x"].values, name=name,
+                                attrs={"units": "mm", "long_name": long_name},
+                                rows=self.tile_size)
+                 for path, name, long_name in zip(
+                     paths, ("fused", "fused_std"),
+                     ("fused displacement", "fused displacement MC-dropout std"), strict=True)]
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -638,9 +630,6 @@ class CNNFusion(SpatialInterpolator):
         finally:
             if bar is not None:
                 bar.close()
-        if store is None:
-            return [self._as_dataarray(sink.values, name)
-                    for sink, name in zip(sinks, names, strict=True)]
         return [sink.close() for sink in sinks]
 
     # ---------------------------------------------------------------------- prediction

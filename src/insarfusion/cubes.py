@@ -104,19 +104,39 @@ class CubeWriter:
 
 
 class InMemoryCube:
-    """The in-memory counterpart of :class:`CubeWriter`: ``values`` filled block by block."""
+    """The in-memory counterpart of :class:`CubeWriter`, with the same ``write`` and
+    ``close``; ``time=None`` with ``n_time`` makes a cube without a time coordinate, with
+    neither a ``(y, x)`` map."""
 
-    def __init__(self, shape):
-        self.values = np.full(shape, np.nan)
+    def __init__(self, time, y, x, name="displacement", attrs=None, n_time=None):
+        self.coords = {"y": np.asarray(y, dtype=float), "x": np.asarray(x, dtype=float)}
+        if time is not None:
+            self.coords["time"] = np.asarray(time)
+            n_time = self.coords["time"].size
+        self.dims = ("y", "x") if n_time is None else ("time", "y", "x")
+        shape = (self.coords["y"].size, self.coords["x"].size)
+        self.values = np.full(shape if n_time is None else (n_time, *shape), np.nan)
+        self.name, self.attrs = name, dict(attrs or {})
 
     def write(self, rows: slice, block) -> None:
         self.values[..., rows, :] = block
+
+    def close(self) -> xr.DataArray:
+        return xr.DataArray(self.values, dims=self.dims, coords=self.coords, name=self.name,
+                            attrs=self.attrs)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         return False
+
+
+def new_cube(store, time, y, x, name="displacement", attrs=None, rows=None):
+    """A :class:`CubeWriter` into ``store``, or an :class:`InMemoryCube` if ``store`` is None."""
+    if store is None:
+        return InMemoryCube(time, y, x, name=name, attrs=attrs)
+    return CubeWriter(store, time, y, x, name=name, attrs=attrs, rows=rows)
 
 
 def open_cube(path, name="displacement") -> xr.DataArray:
@@ -199,17 +219,10 @@ def regrid(field: xr.DataArray, time, y, x, store=None) -> xr.DataArray:
     field = field.sel(time=time, method="nearest").transpose("time", "y", "x")
     fy = field["y"].values
     step = float(np.abs(np.diff(fy)).max()) if fy.size > 1 else 0.0
-    shape = (time.size, y.size, x.size)
-    name = field.name or "displacement"
     attrs = {k: v for k, v in field.attrs.items() if isinstance(v, (str, int, float))}
-    sink = (InMemoryCube(shape) if store is None
-            else CubeWriter(store, time, y, x, name=name, attrs=attrs))
-    with sink:
+    with new_cube(store, time, y, x, name=field.name or "displacement", attrs=attrs) as sink:
         for rows in row_blocks(y.size, x.size):
             lo, hi = y[rows].min() - step, y[rows].max() + step
             near = field.isel(y=np.flatnonzero((fy >= lo) & (fy <= hi)))
             sink.write(rows, near.interp(x=x, y=y[rows]).values)
-    if store is not None:
-        return sink.close()
-    return xr.DataArray(sink.values, dims=("time", "y", "x"),
-                        coords={"time": time, "y": y, "x": x}, name=name, attrs=attrs)
+    return sink.close()

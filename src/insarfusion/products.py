@@ -240,8 +240,9 @@ def velocity_std_map(std_cube) -> xr.DataArray:
         variance = np.nansum((values * weights) ** 2, axis=-1)
         return np.where(np.isfinite(values).any(axis=-1), np.sqrt(variance), np.nan)
 
-    return xr.DataArray(_per_cell(_std, cube), dims=("y", "x"), coords={"y": cube["y"], "x": cube["x"]},
-                        name="velocity_std", attrs={"units": "mm/yr"})
+    return xr.DataArray(_per_cell(_std, cube), dims=("y", "x"),
+                        coords={"y": cube["y"], "x": cube["x"]}, name="velocity_std",
+                        attrs={"units": "mm/yr"})
 
 
 def write_velocity_tif(path, velocity, grid, crs, description="mean LOS velocity",

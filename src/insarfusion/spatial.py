@@ -720,24 +720,21 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
     local = [np.flatnonzero(keep[rows.start * nx:rows.stop * nx]) for rows in blocks]
     chunks = [(cx[rows.start * nx + c], cy[rows.start * nx + c])
               for rows, c in zip(blocks, local, strict=True)]
-    coords = {"y": grid["y"], "x": grid["x"]}
-    if time is not None:
-        coords["time"] = np.asarray(time)
-    outputs = [(name, "mm")] + ([(f"{name}_std", "mm")] if return_std else [])
+    time = None if time is None else np.asarray(time)
+    names = [name, f"{name}_std"][:2 if return_std else 1]
+    paths = ([None] * len(names) if store is None else
+             [Path(store), Path(store).with_name(f"{Path(store).stem}_std.nc")][:len(names)])
+    gy, gx = grid["y"].values, grid["x"].values
     sinks: list = []
 
     def _sinks(n_time):
-        if store is not None:
-            paths = [Path(store), Path(store).with_name(f"{Path(store).stem}_std.nc")]
-            paths = paths[:len(outputs)]
-            return [cubes.CubeWriter(path, coords["time"], grid["y"].values, grid["x"].values,
-                                     name=array_name, attrs={"units": units})
-                    for path, (array_name, units) in zip(paths, outputs, strict=True)]
-        shape = (ny, nx) if n_time is None else (n_time, ny, nx)
-        return [cubes.InMemoryCube(shape) for _ in outputs]
+        return [cubes.InMemoryCube(time, gy, gx, name=n, attrs={"units": "mm"}, n_time=n_time)
+                if path is None else
+                cubes.CubeWriter(path, time, gy, gx, name=n, attrs={"units": "mm"})
+                for path, n in zip(paths, names, strict=True)]
 
     def consume(k, result):
-        rows, parts = blocks[k], result[:len(outputs)]
+        rows, parts = blocks[k], result[:len(names)]
         if not sinks:
             first = np.asarray(parts[0])
             sinks.extend(_sinks(None if first.ndim == 1 else first.shape[1]))
@@ -752,20 +749,12 @@ def grid(interpolator, grid, time=None, mask=None, return_std=False, name="displ
         for_each_result(_predict_cells, chunks, consume, client, interpolator=interpolator,
                         return_std=return_std)
         if not sinks:  # nothing to predict: an empty mask
-            sinks.extend(_sinks(None if time is None else len(coords["time"])))
+            sinks.extend(_sinks(None if time is None else len(time)))
     except BaseException:
         for sink in sinks:
             sink.__exit__(RuntimeError, None, None)
         raise
-    out = []
-    for sink, (array_name, units) in zip(sinks, outputs, strict=True):
-        if store is not None:
-            out.append(sink.close())
-            continue
-        dims = ("y", "x") if sink.values.ndim == 2 else ("time", "y", "x")
-        out.append(xr.DataArray(sink.values, dims=dims,
-                                coords={k: v for k, v in coords.items() if k in dims},
-                                name=array_name, attrs={"units": units}))
+    out = [sink.close() for sink in sinks]
     return tuple(out) if return_std else out[0]
 
 
