@@ -216,3 +216,22 @@ def test_run_on_a_dask_cluster_equals_the_single_process_run(case, result):
     with xr.open_dataset(out / "displacement.nc") as a, \
             xr.open_dataset(case / "out_dask" / "displacement.nc") as b:
         np.testing.assert_array_equal(a["displacement"].values, b["displacement"].values)
+
+
+def test_command_line_run_on_local_dask_workers(case, cli, tmp_path):
+    import yaml
+
+    cfg = yaml.safe_load((case / "case" / "config.yaml").read_text())
+    cfg["temporal"] = {"method": "linear"}
+    cfg["spatial"] = {"method": "idw", "cell_size_m": 20.22, "baselines": []}
+    cfg["validation"] = {"holdout_folds": 0}
+    path = case / "case" / "config_dask.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    code, out, err = cli("run", path, "--workers", "2", "--out", tmp_path / "out")
+    assert code == 0
+    assert "Dask: 2 workers (local cluster)" in err
+    assert out.splitlines()[0].split()[:3] == ["method", "velocity", "RMSE"]
+    validation = json.loads((tmp_path / "out" / "validation.json").read_text())
+    assert np.isfinite(validation["methods"]["synergic"]["velocity_rmse_mm_yr"])
+    code, _, err = cli("run", path, "--workers", "0", "--out", tmp_path / "none")
+    assert code == 2 and not (tmp_path / "none").exists()
