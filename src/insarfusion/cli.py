@@ -67,8 +67,8 @@ def run(
                                                        "config, named after it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
     dask_scheduler: str = typer.Option(
-        None, "--dask-scheduler", help="Run the chunked steps (temporal resampling, gridding, CNN inference) "
-        "on the workers of this running Dask scheduler, e.g. tcp://host:8786."),
+        None, "--dask-scheduler", help="Run the chunked steps (temporal resampling, gridding, "
+        "CNN inference) on the workers of this running Dask scheduler, e.g. tcp://host:8786."),
     workers: int = typer.Option(
         None, "--workers", min=1, help="Run the chunked steps on a local Dask cluster of this "
         "many worker processes."),
