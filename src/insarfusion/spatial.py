@@ -45,7 +45,7 @@ from .errors import InputError, StageError
 from .estimators import SpatialInterpolator, spatial_blocks
 from .grid import make_grid, points_to_grid
 from .log import logger, progress_bar
-from .parallel import for_each_result
+from .parallel import CELL_CHUNK, chunk_slices, for_each_result
 
 #: Methods :func:`make_interpolator` knows.
 METHODS = ("nearest", "idw", "linear", "kriging", "cnn")
@@ -803,22 +803,28 @@ def block_cv_score(interpolator, x, y, data, block_size, n_folds=5, seed=0, grou
     y = np.asarray(y, dtype=float)
     values = np.asarray(data, dtype=float)
     folds = spatial_blocks(x, y, block_size, n_folds=n_folds, seed=seed)
-    residuals, n_targets = [], 0
+    squares, n_predicted, n_targets = 0.0, 0, 0
     fold_ids = np.unique(folds)
     for fold in progress_bar(fold_ids, f"held-out blocks, {type(interpolator).__name__}",
                              total=fold_ids.size, unit="fold", progress=progress):
-        test = folds == fold
+        test = np.flatnonzero(folds == fold)
+        train = np.ones(x.size, dtype=bool)
+        train[test] = False
         model = clone(interpolator)
-        model.fit((x[~test], y[~test]), values[~test],
-                  groups=None if groups is None else np.asarray(groups)[~test])
-        predicted = model.predict((x[test], y[test]))
-        diff = (predicted - values[test]).ravel()
-        n_targets += int(np.isfinite(values[test]).sum())
-        residuals.append(diff[np.isfinite(diff)])
-    residuals = np.concatenate(residuals)
-    score = float(np.sqrt(np.mean(residuals**2))) if residuals.size else np.nan
+        model.fit((x[train], y[train]), values[train],
+                  groups=None if groups is None else np.asarray(groups)[train])
+        # predicted in chunks, as the grid is: the neighbours' series of every held-out point
+        # at once would take memory in proportion to the data
+        for chunk in chunk_slices(test.size, CELL_CHUNK):
+            held = test[chunk]
+            diff = model.predict((x[held], y[held])) - values[held]
+            finite = np.isfinite(diff)
+            squares += float(np.square(diff[finite]).sum())
+            n_predicted += int(finite.sum())
+            n_targets += int(np.isfinite(values[held]).sum())
+    score = float(np.sqrt(squares / n_predicted)) if n_predicted else np.nan
     if return_coverage:
-        return score, (residuals.size / n_targets if n_targets else 0.0)
+        return score, (n_predicted / n_targets if n_targets else 0.0)
     return score
 
 
