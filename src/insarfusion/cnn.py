@@ -735,9 +735,10 @@ def _infer_band(band, spec):
                 obs = torch.cat([obs, context_masks.expand(n_chunk, -1, -1, -1)], dim=1)
                 visible = obs * (1 - hide_t)
                 inputs, base = _features(torch, vals * visible, visible, n_data)
-                pred = base[:, 0] + _tiled(torch, net, inputs, spec["tile_size"],
-                                           spec["margin"], batch)
-                pred = pred[:, core].cpu().numpy().astype(float)
+                # the network runs on the band's rows only; the halo gives their context
+                pred = base[:, 0, core] + _tiled(torch, net, inputs, spec["tile_size"],
+                                                 spec["margin"], batch, rows=core)
+                pred = pred.cpu().numpy().astype(float)
                 obs_any = masks[t0:t0 + chunk, :, core].any(axis=1)
                 # observed cells count only when hidden; unobserved cells in every view
                 use = (~obs_any) | hide[core]
@@ -757,17 +758,23 @@ def _infer_band(band, spec):
     return mean, std
 
 
-def _tiled(torch, net, inputs, tile_size, margin, batch_size):
-    """Network output (B, H, W) over a grid, in overlapping tiles.
+def _tiled(torch, net, inputs, tile_size, margin, batch_size, rows=None):
+    """Network output over the rows ``rows`` (default all) of a grid, in overlapping tiles.
 
-    Each tile is a ``tile_size`` core plus a ``margin`` of cells on each side; only the core is
-    kept, so every kept cell saw at least the margin of context.
+    Each tile is a ``tile_size`` core plus a ``margin`` of cells on each side, taken from the
+    rows around ``rows`` where the grid has them; only the core is kept, so every kept cell saw
+    at least the margin of context.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, len(rows), W)
     """
     _, _, h, w = inputs.shape
-    out = torch.empty((inputs.shape[0], h, w), device=inputs.device)
-    for r0 in range(0, h, tile_size):
+    rows = slice(0, h) if rows is None else rows
+    out = torch.empty((inputs.shape[0], rows.stop - rows.start, w), device=inputs.device)
+    for r0 in range(rows.start, rows.stop, tile_size):
         for c0 in range(0, w, tile_size):
-            r1, c1 = min(r0 + tile_size, h), min(c0 + tile_size, w)
+            r1, c1 = min(r0 + tile_size, rows.stop), min(c0 + tile_size, w)
             a0, b0 = max(r0 - margin, 0), max(c0 - margin, 0)
             a1, b1 = min(r1 + margin, h), min(c1 + margin, w)
             tile = inputs[:, :, a0:a1, b0:b1]
@@ -777,7 +784,8 @@ def _tiled(torch, net, inputs, tile_size, margin, batch_size):
                 tile = torch.nn.functional.pad(tile, (0, pad_w, 0, pad_h))
             for s in range(0, tile.shape[0], batch_size):
                 res = net(tile[s:s + batch_size])[:, 0]
-                out[s:s + batch_size, r0:r1, c0:c1] = res[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+                out[s:s + batch_size, r0 - rows.start:r1 - rows.start, c0:c1] = \
+                    res[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
     return out
 
 
