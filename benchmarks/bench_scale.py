@@ -151,13 +151,9 @@ def apply_profile(cfg, profile: str):
         cfg.spatial.baselines = ["idw", "nearest", "linear"]
     elif profile == "demo":
         from insarfusion.cli import DEMO_TRAINING
+        from insarfusion.config import apply_overrides
 
-        for key, value in DEMO_TRAINING.items():
-            section, *path, name = key.split(".")
-            target = getattr(cfg, section)
-            for part in path:
-                target = getattr(target, part)
-            setattr(target, name, value)
+        apply_overrides(cfg, DEMO_TRAINING)
     elif profile != "paper":
         raise SystemExit(f"unknown profile {profile!r}; expected one of {PROFILES}")
     return cfg

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from insarfusion.config import dump_config, load_config
+from insarfusion.config import apply_overrides, dump_config, load_config
 from insarfusion.errors import ConfigError
 
 GOOD = """\
@@ -35,6 +35,14 @@ def test_good_config_resolves_paths(tmp_path):
     assert cfg.temporal.lstm.learning_rate == 0.008 and cfg.temporal.lstm.epochs == 86
     assert cfg.spatial.cnn.filters == 64 and cfg.spatial.cnn.kernel_size == 5
     assert cfg.seed == 3
+
+
+def test_apply_overrides_sets_dotted_keys(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD))
+    out = apply_overrides(cfg, {"spatial.cnn.epochs": 3, "temporal.method": "linear", "seed": 7})
+    assert out is cfg
+    assert (cfg.spatial.cnn.epochs, cfg.temporal.method, cfg.seed) == (3, "linear", 7)
+    assert cfg.spatial.cnn.filters == 64  # the rest is left as it was
 
 
 def test_defaults(tmp_path):

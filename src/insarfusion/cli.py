@@ -226,18 +226,12 @@ def demo(
     Writes the case to OUT/case and the products and report to OUT/results. Training
     budgets are reduced (DEMO_TRAINING) to finish in minutes on a laptop CPU.
     """
-    from .config import load_config
+    from .config import apply_overrides, load_config
     from .simulate import write_case
 
     case = out / "case"
     typer.echo(write_case(case, seed=0, scale=1.0, force=force))
-    cfg = load_config(case / "config.yaml")
-    for key, value in DEMO_TRAINING.items():
-        section, *path, field = key.split(".")
-        target = getattr(cfg, section)
-        for part in path:
-            target = getattr(target, part)
-        setattr(target, field, value)
+    cfg = apply_overrides(load_config(case / "config.yaml"), DEMO_TRAINING)
     _run_and_report(cfg, out / "results", force)
 
 

@@ -301,6 +301,18 @@ def load_config(path) -> Config:
     return cfg.resolve_paths(path.parent.resolve())
 
 
+def apply_overrides(cfg: Config, overrides: dict) -> Config:
+    """Set dotted keys of a configuration in place (``{"spatial.cnn.epochs": 3}``); returned.
+    """
+    for key, value in overrides.items():
+        *path, name = key.split(".")
+        target = cfg
+        for part in path:
+            target = getattr(target, part)
+        setattr(target, name, value)
+    return cfg
+
+
 def dump_config(cfg: Config, path) -> None:
     """Write the resolved configuration (absolute paths, every default spelled out)."""
     data = cfg.model_dump(mode="json")
