@@ -277,15 +277,18 @@ def _ranking(scores: dict) -> str:
     return ", ".join(f"{m} {v:.2f}" for m, v in sorted(scores.items(), key=lambda kv: kv[1]))
 
 
+def _scores(methods: dict, key: str) -> dict:
+    """``{method: its value of key}`` for the methods that have one."""
+    return {m: v[key] for m, v in methods.items() if v.get(key) is not None}
+
+
 def reading(validation: dict) -> list[str]:
     """A few plain sentences on what the tables say (whichever method wins)."""
     lines = []
     methods = validation.get("methods", {})
     if methods:
-        ts = {m: v["timeseries_rmse_mm_mean"] for m, v in methods.items()
-              if v.get("timeseries_rmse_mm_mean") is not None}
-        vr = {m: v["velocity_rmse_mm_yr"] for m, v in methods.items()
-              if v.get("velocity_rmse_mm_yr") is not None}
+        ts = _scores(methods, "timeseries_rmse_mm_mean")
+        vr = _scores(methods, "velocity_rmse_mm_yr")
         if ts:
             best = min(ts, key=ts.get)
             lines.append(f"Lowest mean time-series RMSE at the {len(validation['stations'])} "
@@ -295,10 +298,8 @@ def reading(validation: dict) -> list[str]:
             best = min(vr, key=vr.get)
             lines.append(f"Lowest velocity RMSE: {best} ({vr[best]:.2f} mm/yr).")
     loso = validation.get("leave_one_station_out", {})
-    lv = {m: v["velocity_rmse_mm_yr"] for m, v in loso.get("methods", {}).items()
-          if v.get("velocity_rmse_mm_yr") is not None}
-    lt = {m: v["timeseries_rmse_mm_mean"] for m, v in loso.get("methods", {}).items()
-          if v.get("timeseries_rmse_mm_mean") is not None}
+    lv = _scores(loso.get("methods", {}), "velocity_rmse_mm_yr")
+    lt = _scores(loso.get("methods", {}), "timeseries_rmse_mm_mean")
     if lv and lt:
         bv, bt = min(lv, key=lv.get), min(lt, key=lt.get)
         lines.append(f"Leave one station out (each of {len(loso['stations'])} stations scored "
@@ -314,16 +315,14 @@ def reading(validation: dict) -> list[str]:
             best = min(fr, key=fr.get)
             lines.append(f"Against the simulated truth everywhere on the grid, {best} has the "
                          f"lowest error ({fr[best]:.2f} mm).")
-        pattern = {m: v["field_pattern_rmse_mm"] for m, v in truth.items()
-                   if v.get("field_pattern_rmse_mm") is not None}
+        pattern = _scores(truth, "field_pattern_rmse_mm")
         if pattern:
             best = min(pattern, key=pattern.get)
             lines.append(f"With each epoch's common offset (datum, atmosphere at the reference) "
                          f"removed, {best} has the best spatial pattern ({pattern[best]:.2f} mm); "
                          + _ranking(pattern)
                          + " mm.")
-    held = {m: v["rmse_mm"] for m, v in validation.get("holdout_blocks", {}).items()
-            if v.get("rmse_mm") is not None}
+    held = _scores(validation.get("holdout_blocks", {}), "rmse_mm")
     if held:
         best = min(held, key=held.get)
         lines.append(f"On input points held out in spatial blocks, {best} predicts best "
