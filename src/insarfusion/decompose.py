@@ -350,8 +350,6 @@ def compare_component(result: xr.Dataset, component: str, reference: xr.Dataset,
     return summary, cells
 
 
-
-
 # --------------------------------------------------------------------------- the command
 
 def run_decomposition(cfg, out, force: bool = False) -> dict:
