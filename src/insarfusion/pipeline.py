@@ -244,7 +244,7 @@ def stage_spatial(state: RunState) -> None:
             cube, std = spatial.grid(interp, state.grid, time=times, mask=mask,
                                      client=client, store=store), None
         if std is None and getattr(interp, "fused_std_", None) is not None:
-            # the CNN's own grid shares cell centres with the run's (same cell size)
+            # the CNN's std is on its own (padded) grid: put on the run's, block by block
             std = cubes.regrid(interp.fused_std_.assign_coords(time=times), times,
                                state.grid["y"].values, state.grid["x"].values,
                                store=None if store is None
@@ -407,8 +407,6 @@ def _truth_section(state: RunState) -> dict:
     return {name: truth_scores(cube, truth["displacement"], truth.get("velocity"),
                                state.velocity(name).values, aligned=aligned)
             for name, cube in state.products.items()}
-
-
 
 
 #: The stages after loading, in the order of the paper's Figure 2.
