@@ -117,6 +117,13 @@ def _features(torch, values, masks, n_data):
     return torch.cat(channels, dim=1), base
 
 
+def _torch_device(torch, device):
+    """``device`` as a torch device; ``"auto"`` is the GPU where there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def _build_network(torch, in_channels, filters, kernel_size, dropout):
     """The U-shaped network: three kernel×kernel convolutions, two max poolings, skips."""
     nn = torch.nn
@@ -289,11 +296,6 @@ class CNNFusion(SpatialInterpolator):
         if self.n_patches < 10:
             raise InputError(f"n_patches must be at least 10 (80/10/10 split), got {self.n_patches}")
 
-    def _torch_device(self, torch):
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
     @staticmethod
     def _check_inputs(coordinates, data, groups):
         try:
@@ -365,7 +367,7 @@ class CNNFusion(SpatialInterpolator):
                     len(self.datasets_), ", ".join(self.datasets_), self.grid_.sizes["y"],
                     self.grid_.sizes["x"], n_time)
 
-        device = self._torch_device(torch)
+        device = _torch_device(torch, self.device)
         forked = [device.index or 0] if device.type == "cuda" else []
         observed = observed.astype(np.float32)
         with torch.random.fork_rng(devices=forked):
@@ -689,9 +691,7 @@ def _infer_band(band, spec):
     import torch
 
     in_channels, filters, kernel_size, dropout, weights = spec["network"]
-    device = spec["device"]
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                          else "cpu" if device == "auto" else device)
+    device = _torch_device(torch, spec["device"])
     net = _build_network(torch, in_channels, filters, kernel_size, dropout).to(device)
     net.load_state_dict(weights)
     values, masks = band["values"], band["masks"]
