@@ -28,7 +28,7 @@ import numpy as np
 from scipy.spatial import Delaunay, cKDTree
 
 from insarfusion.cnn import CNNFusion
-from insarfusion.estimators import spatial_blocks
+from insarfusion.model_selection import spatial_blocks
 from insarfusion.grid import make_grid
 
 CELL = 20.22

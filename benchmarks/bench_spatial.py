@@ -6,7 +6,7 @@ Synthetic points (a smooth, growing deformation field plus white noise) over a s
 ``loop``, one epoch timed and extrapolated) and :func:`scipy.interpolate.griddata` (linear, all
 epochs in one call) on the same data in the same run.
 
-Accuracy: the points of one fold of spatial blocks (:func:`insarfusion.estimators.spatial_blocks`)
+Accuracy: the points of one fold of spatial blocks (:func:`insarfusion.model_selection.spatial_blocks`)
 are withheld; the RMSE is taken against the noise-free field at the cell centres inside the
 withheld blocks, over all epochs (PyKrige: its one epoch, the last).
 
@@ -29,7 +29,7 @@ import time
 import numpy as np
 from scipy.interpolate import griddata
 
-from insarfusion.estimators import spatial_blocks
+from insarfusion.model_selection import spatial_blocks
 from insarfusion.grid import make_grid
 from insarfusion.spatial import (
     IDWInterpolator,

@@ -3,7 +3,7 @@
 Synthetic landslide series (trend + seasonal term + a smooth mid-series acceleration + 1–2 mm
 noise) on 57 irregular acquisition dates with per-point gaps, resampled onto the 12-day grid
 spanning them. A share of the interior acquisition dates is hidden from every series
-(``estimators.holdout_epochs``); each method is fitted on the rest, timed, and scored on the
+(``model_selection.holdout_epochs``); each method is fitted on the rest, timed, and scored on the
 hidden observations (held-out RMSE) and against the noise-free truth on the grid.
 
 Run: ``python benchmarks/bench_temporal.py [--n-series 100000] [--threads 2]``.
@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from insarfusion.estimators import holdout_epochs
+from insarfusion.model_selection import holdout_epochs
 from insarfusion.temporal import LinearResampler, LSTMResampler, PchipResampler, rezero_series
 
 START = np.datetime64("2015-03-12")

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from insarfusion.cnn import CNNFusion  # noqa: E402
 from insarfusion.errors import InputError  # noqa: E402
-from insarfusion.estimators import spatial_blocks  # noqa: E402
+from insarfusion.model_selection import spatial_blocks  # noqa: E402
 
 CELL = 20.0
 TINY = dict(cell_size=CELL, filters=8, patch_size=16, n_patches=40, epochs=3, batch_size=8,

@@ -1,24 +1,51 @@
 """The estimator protocol shared by every temporal resampler and spatial interpolator.
 
-In the style of scikit-learn and verde: ``__init__`` only stores parameters, ``fit`` learns and
-returns ``self``, fitted attributes end in ``_``, ``predict`` returns plain arrays and the
-``grid``/``resample`` helpers return labelled xarray objects. The LSTM, the CNN and every
-baseline follow it, so scoring and cross-validation run through one code path
-(:func:`holdout_epochs`, :func:`spatial_blocks`).
+In the style of scikit-learn and verde's ``BaseGridder``:
+
+* ``__init__`` only stores parameters (every argument is kept under its own name);
+* ``fit`` learns from data and returns ``self``; learned state lives in attributes ending in
+  ``_``; predicting before ``fit`` raises :class:`NotFittedError`;
+* ``predict`` returns plain arrays; the labelled results (a resampled point dataset, a grid)
+  come from one function each, :func:`insarfusion.temporal.resample_dataset` and
+  :func:`insarfusion.spatial.grid`, which work for every estimator;
+* :func:`clone` makes an unfitted copy from the parameters, so model selection
+  (:mod:`insarfusion.model_selection`) fits fresh copies without knowing the estimator.
+
+The LSTM, the CNN and every baseline follow it, so every comparison and cross-validation runs
+through the same code path, and no caller needs to inspect an estimator's signature. What an
+estimator can do beyond the protocol is declared by class attributes, not discovered:
+``learned`` (a resampler that learns across series), ``provides_std`` (a spatial interpolator
+whose ``predict(..., return_std=True)`` gives a standard deviation).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .conventions import as_days
+from .errors import InputError
+
+
+class NotFittedError(RuntimeError):
+    """An estimator was asked to predict before it was fitted."""
 
 
 class BaseEstimator:
     """Parameters in ``__init__``, learned state in attributes ending in ``_``."""
 
     def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
+        """The estimator's parameters, by the names ``__init__`` takes."""
+        return {k: v for k, v in vars(self).items()
+                if not k.endswith("_") and not k.startswith("_")}
+
+    def set_params(self, **params):
+        """Set parameters by name; unknown names are an error. Returns ``self``."""
+        known = self.get_params()
+        for key, value in params.items():
+            if key not in known:
+                raise InputError(f"{type(self).__name__} has no parameter {key!r}; "
+                                 f"expected one of {sorted(known)}")
+            setattr(self, key, value)
+        return self
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -26,7 +53,12 @@ class BaseEstimator:
 
     def _check_fitted(self, attr: str) -> None:
         if not hasattr(self, attr):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
+
+
+def clone(estimator):
+    """A new, unfitted estimator of the same type with the same parameters."""
+    return type(estimator)(**estimator.get_params())
 
 
 class TemporalResampler(BaseEstimator):
@@ -44,9 +76,11 @@ class TemporalResampler(BaseEstimator):
     learned = False
 
     def fit(self, time, values):  # pragma: no cover - interface
+        """Learn from the series ``values`` (n_series, n_time; mm) observed at ``time``."""
         raise NotImplementedError
 
     def predict(self, time) -> np.ndarray:  # pragma: no cover - interface
+        """The fitted series at ``time``, shape (n_series, n_new), mm."""
         raise NotImplementedError
 
     def set_series(self, time, values):
@@ -64,47 +98,82 @@ class SpatialInterpolator(BaseEstimator):
     ``fit(coordinates, data, groups=None)``: ``coordinates`` is ``(x, y)`` in metres, each
     (n,); ``data`` is (n,) or (n, n_time) in mm; ``groups`` optionally labels each point with
     its dataset (used by methods that fuse datasets as separate channels, ignored by the
-    others). ``predict(coordinates)`` returns (m,) or (m, n_time).
+    others). ``predict(coordinates, return_std=False)`` returns (m,) or (m, n_time) mm, and
+    with ``return_std`` the pair ``(values, std)``, the std being NaN where the method gives
+    none (``provides_std`` False).
+
+    ``provides_std`` is True for methods with a standard deviation of their own (kriging's
+    variance, the CNN's MC-dropout spread). ``parallel_predict`` is False for methods whose
+    prediction only samples a field already computed by ``fit`` (the CNN), for which sending
+    the fitted estimator to Dask workers would cost more than sampling here.
     """
+
+    provides_std = False
+    parallel_predict = True
 
     def fit(self, coordinates, data, groups=None):  # pragma: no cover - interface
+        """Learn from values ``data`` (mm) at points ``coordinates`` = (x, y) in metres."""
         raise NotImplementedError
 
-    def predict(self, coordinates) -> np.ndarray:  # pragma: no cover - interface
+    def predict(self, coordinates, return_std=False):  # pragma: no cover - interface
+        """Values (mm) at ``coordinates`` = (x, y), metres; with ``return_std`` also the std."""
         raise NotImplementedError
 
+    def _no_std(self, values, return_std):
+        """``values``, or ``(values, NaN std)`` when a std is asked of a method without one."""
+        if not return_std:
+            return values
+        return values, np.full(np.shape(values), np.nan)
 
-def holdout_epochs(time, fraction=0.1, seed=0, keep_ends=True) -> np.ndarray:
-    """Boolean mask of epochs to hide for held-out scoring of a temporal resampler.
 
-    The first and last epochs stay in training by default (no extrapolation is scored).
+def check_coordinates(coordinates):
+    """``(x, y)`` as two float arrays (metres) of one shape, flattened."""
+    try:
+        x, y = coordinates
+    except (TypeError, ValueError):
+        raise InputError("coordinates must be a pair (x, y) of arrays") from None
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise InputError(f"x has {x.size} values, y has {y.size}")
+    return x, y
+
+
+def check_point_data(coordinates, data, groups=None):
+    """The one input check of every spatial interpolator's ``fit``.
+
+    Parameters
+    ----------
+    coordinates : tuple of array_like
+        ``(x, y)`` of the points, metres, each (n,); finite.
+    data : array_like, shape (n,) or (n, n_time)
+        Values, mm; NaN where missing.
+    groups : array_like, shape (n,), optional
+        Dataset label of each point.
+
+    Returns
+    -------
+    x, y : ndarray, shape (n,)
+    values : ndarray, shape (n, n_time)
+        ``data`` as 2-D floats.
+    single : bool
+        Whether ``data`` was 1-D (predictions are then 1-D too).
+    labels : ndarray of object, shape (n,)
+        ``groups``, or zeros when not given.
     """
-    days = as_days(time)
-    n = days.size
-    rng = np.random.default_rng(seed)
-    candidates = np.arange(1, n - 1) if keep_ends else np.arange(n)
-    k = max(1, int(round(fraction * n)))
-    k = min(k, candidates.size)
-    mask = np.zeros(n, dtype=bool)
-    if k > 0:
-        mask[rng.choice(candidates, size=k, replace=False)] = True
-    return mask
-
-
-def spatial_blocks(x, y, block_size, n_folds=5, seed=0) -> np.ndarray:
-    """Fold index (0..n_folds-1) of each point, assigned by square spatial blocks.
-
-    Points of one block always share a fold, so a held-out fold is a set of whole areas, not
-    scattered pixels (random pixel splits flatter interpolators).
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    bx = np.floor((x - x.min()) / block_size).astype(np.int64)
-    by = np.floor((y - y.min()) / block_size).astype(np.int64)
-    block = bx * (by.max() + 1) + by
-    uniq, inverse = np.unique(block, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(uniq.size)
-    fold_of_block = np.empty(uniq.size, dtype=np.int64)
-    fold_of_block[order] = np.arange(uniq.size) % n_folds
-    return fold_of_block[inverse]
+    x, y = check_coordinates(coordinates)
+    values = np.asarray(data, dtype=float)
+    single = values.ndim == 1
+    if single:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] != x.size:
+        raise InputError(f"data of shape {np.shape(data)} does not match {x.size} points")
+    if x.size == 0:
+        raise InputError("no points to interpolate from")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise InputError("point coordinates must be finite")
+    labels = (np.zeros(x.size, dtype=object) if groups is None
+              else np.asarray(groups, dtype=object).ravel())
+    if labels.size != x.size:
+        raise InputError(f"groups must have {x.size} labels, got {labels.size}")
+    return x, y, values, single, labels

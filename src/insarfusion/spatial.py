@@ -42,7 +42,8 @@ from scipy.spatial import Delaunay, cKDTree
 from threadpoolctl import threadpool_limits
 
 from .errors import InputError, StageError
-from .estimators import SpatialInterpolator, spatial_blocks
+from .estimators import SpatialInterpolator
+from .model_selection import spatial_blocks
 from .grid import make_grid, points_to_grid
 from .log import logger, progress_bar
 from .parallel import CELL_CHUNK, chunk_slices, for_each_result

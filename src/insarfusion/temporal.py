@@ -34,7 +34,8 @@ from scipy.interpolate import PchipInterpolator
 
 from .conventions import as_days
 from .errors import InputError
-from .estimators import TemporalResampler, holdout_epochs
+from .estimators import TemporalResampler
+from .model_selection import holdout_epochs
 from .log import logger
 from .parallel import POINT_CHUNK, chunk_slices, map_chunks
 
