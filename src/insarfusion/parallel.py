@@ -25,6 +25,8 @@ their samples of series and patches, the kriging variogram) and writing.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+from pathlib import Path
 
 from .errors import ConfigError
 from .log import logger
@@ -35,6 +37,46 @@ POINT_CHUNK = 16_384
 
 #: Grid cells per chunk of spatial prediction.
 CELL_CHUNK = 65_536
+
+
+#: Where the chunked work of the current run goes: (Dask client or None, scratch folder or None).
+_EXECUTION = contextvars.ContextVar("insarfusion_execution", default=(None, None))
+
+
+@contextlib.contextmanager
+def execution(client=None, scratch=None):
+    """Run the chunked work inside the block on ``client`` and keep large cubes in ``scratch``.
+
+    Like ``dask.config.set`` or ``threadpoolctl.threadpool_limits``, it sets how work is done,
+    not what is computed: an estimator's ``fit`` and :func:`insarfusion.spatial.grid` ask
+    :func:`current_client` and :func:`scratch_file` instead of taking them as arguments, so
+    every estimator keeps the same ``fit``/``predict`` signature. The numbers are the same
+    with or without either.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        Dask client whose workers run the chunks (see :func:`for_each_result`).
+    scratch : path-like, optional
+        Folder for cubes written block by block (:mod:`insarfusion.cubes`); in memory when
+        not given.
+    """
+    token = _EXECUTION.set((client, None if scratch is None else Path(scratch)))
+    try:
+        yield
+    finally:
+        _EXECUTION.reset(token)
+
+
+def current_client():
+    """The Dask client of the enclosing :func:`execution` block, or None (in process)."""
+    return _EXECUTION.get()[0]
+
+
+def scratch_file(name: str) -> Path | None:
+    """Path ``name`` in the scratch folder of the enclosing :func:`execution`, or None."""
+    scratch = _EXECUTION.get()[1]
+    return None if scratch is None else scratch / name
 
 
 def chunk_slices(n: int, size: int) -> list[slice]:
