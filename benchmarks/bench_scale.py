@@ -230,7 +230,7 @@ def child(case: Path, profile: str, result: Path, run_dir: Path, compare: bool,
     wall = time.perf_counter() - start_wall
 
     state = captured["state"]
-    x, y, data, _ = pipeline._all_points(state)
+    x, y, data, _ = state.all_points()
     mask = spatial.hull_mask(state.grid, x, y, cfg.spatial.mask_buffer_m).values
     cx, cy = spatial._cell_centres(state.grid)
     cells = int(mask.sum())

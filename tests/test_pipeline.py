@@ -157,10 +157,10 @@ def test_reference_station_agrees_with_gnss(case):
     cfg = load_config(case / "case" / "config.yaml")
     cfg.temporal.method = "linear"
     state = P.RunState(cfg=cfg, inputs=P.load_inputs(cfg))
-    P.stage_project(state)
-    P.stage_epochs(state)
-    P.stage_temporal(state)
-    P.stage_datum(state)
+    P.run_project(state)
+    P.run_epochs(state)
+    P.run_temporal(state)
+    P.run_datum(state)
     truth = load_truth(cfg.truth)
     gnss = state.inputs.gnss
     for name, ds in state.datasets.items():
@@ -190,9 +190,9 @@ def test_lstm_resampling_in_the_run(case):
     cfg.temporal.method = "auto"
     state = P.RunState(cfg=cfg, inputs=P.load_inputs(cfg))
     state.truth = P._load_truth(cfg.truth)
-    P.stage_project(state)
-    P.stage_epochs(state)
-    P.stage_temporal(state)
+    P.run_project(state)
+    P.run_epochs(state)
+    P.run_temporal(state)
     assert state.temporal_method in ("linear", "pchip", "lstm")
     for name, scores in state.temporal_scores.items():
         for r in ("linear", "pchip", "lstm"):

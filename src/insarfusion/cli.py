@@ -136,7 +136,7 @@ def decompose(
     grid (north neglected), and compare them with the east/up products the config's
     'decomposition.compare' section names."""
     from .config import load_config
-    from .decompose import run_decomposition
+    from .tools.decompose import run_decomposition
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_decomposition"
@@ -163,7 +163,7 @@ def compare_gnss(
     """Compare every dataset's LOS series with the GNSS station projected on its LOS (paper
     eq. 2) over their overlap, and test which LOS geometry the GNSS fits best."""
     from .config import load_config
-    from .gnss_compare import run_gnss_comparison
+    from .tools.gnss_compare import run_gnss_comparison
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_gnss"

@@ -141,8 +141,9 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
 
 
 def for_each_result(func, chunks, consume, client=None, **shared) -> None:
-    """Call ``consume(i, func(chunks[i], **shared))`` for every chunk, on the client's workers
-    if given.
+    """Call ``consume(i, func(chunks[i], **shared))`` for every chunk.
+
+    The chunks run on the client's workers if one is given, else in this process.
 
     Results are handed over one at a time, as they come (in order without a client, in order
     of completion with one), so a caller that writes each away holds one chunk's result at a
@@ -168,8 +169,10 @@ def for_each_result(func, chunks, consume, client=None, **shared) -> None:
 
 
 def map_chunks(func, chunks, client=None, **shared) -> list:
-    """``[func(chunk, **shared) for chunk in chunks]``, on the client's workers if given
-    (see :func:`for_each_result`)."""
+    """``[func(chunk, **shared) for chunk in chunks]``, on the client's workers if given.
+
+    See :func:`for_each_result`.
+    """
     chunks = list(chunks)
     results = [None] * len(chunks)
     for_each_result(func, chunks, results.__setitem__, client, **shared)

@@ -51,6 +51,7 @@ import xarray as xr
 
 from . import datum
 from .errors import StageError
+from .log import logger
 from .metrics import (
     cross_correlation,
     improvement_pct,
@@ -60,29 +61,6 @@ from .metrics import (
     velocity_rmse,
 )
 from .series import linear_rate
-
-
-def sample_cube(cube: xr.DataArray, x, y) -> np.ndarray:
-    """Bilinear samples of a (time, y, x) cube at points, shape (n_points, n_time), mm.
-
-    Where a point's four neighbouring cells are not all finite, the nearest finite cell's
-    series is used instead (stations sit at the edge of the data hull now and then). Only the
-    rows and columns around the points are read (a Dask-backed cube is not loaded whole).
-    """
-    x = np.atleast_1d(np.asarray(x, float))
-    y = np.atleast_1d(np.asarray(y, float))
-    around = {}
-    for dim, at in (("x", x), ("y", y)):
-        centres = cube[dim].values
-        nearest = np.abs(centres[None, :] - at[:, None]).argmin(axis=1)
-        around[dim] = np.unique(np.clip(nearest[:, None] + np.arange(-1, 2), 0,
-                                        centres.size - 1))
-    cube = cube.isel(around).load()
-    xs = xr.DataArray(x, dims="station")
-    ys = xr.DataArray(y, dims="station")
-    lin = cube.interp(x=xs, y=ys, method="linear").transpose("station", "time").values
-    near = cube.sel(x=xs, y=ys, method="nearest").transpose("station", "time").values
-    return np.where(np.isfinite(lin), lin, near)
 
 
 def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations) -> dict:
@@ -120,8 +98,10 @@ def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations) -> d
 
 
 def improvements(methods: dict, reference="synergic") -> dict:
-    """``{"synergic_vs_<m>": pct}`` on the velocity RMSE (paper §5.4) and, as
-    ``"..._timeseries"``, on the mean time-series RMSE."""
+    """``{"synergic_vs_<m>": pct}`` on the velocity RMSE (paper §5.4).
+
+    As ``"..._timeseries"``, the same on the mean time-series RMSE.
+    """
     out = {}
     if reference not in methods:
         return out
@@ -284,3 +264,204 @@ def leave_one_station_out(series, near, gnss, x, y, epochs, stations, model="lin
     return out
 
 
+
+
+# --------------------------------------------------------------------------- the run's sections
+
+class StationValidation:
+    """Every method scored at the GNSS stations, as in the paper's Tables 4–7, and left out.
+
+    Parameters
+    ----------
+    gnss : xarray.Dataset
+        The stations (:func:`insarfusion.dataset.gnss_dataset`), in the working CRS.
+    primary : xarray.Dataset
+        The primary dataset, whose geometry near each station projects the GNSS onto its LOS.
+    epochs : array of dates
+        The common epochs.
+    config : insarfusion.config.GnssConfig
+        References (never scored in ``methods``), datum radius and offset model.
+    idw_params : dict, optional
+        Parameters of the inverse-distance interpolation that takes each dataset alone to the
+        stations.
+    seed : int
+        The run's seed.
+
+    Attributes
+    ----------
+    series : dict
+        After :meth:`score`: ``{method: (station, epoch)}`` series at the scored stations, mm.
+    gnss_series : ndarray, shape (station, epoch)
+        The GNSS LOS series at the scored stations, mm.
+    """
+
+    def __init__(self, gnss, primary, epochs, config, idw_params=None, seed=0):
+        self.gnss, self.primary, self.epochs = gnss, primary, epochs
+        self.config, self.idw_params, self.seed = config, idw_params or {}, seed
+        self.names = [str(s) for s in gnss["station"].values]
+        self.x, self.y = gnss["x"].values, gnss["y"].values
+        self.series, self.gnss_series = {}, None
+
+    def _series_at_stations(self, datasets, products) -> dict:
+        """Every method's series at every station, (station, epoch), mm.
+
+        Each dataset alone by inverse distance from its own points, each product from its
+        cells, bilinear.
+        """
+        from .grid import sample
+        from .spatial import make_interpolator
+
+        out = {}
+        for name, ds in datasets.items():
+            idw = make_interpolator("idw", self.idw_params, seed=self.seed)
+            idw.fit((ds["x"].values, ds["y"].values), ds["displacement"].values)
+            out[name] = idw.predict((self.x, self.y))
+        for name, cube in products.items():
+            out[name] = sample(cube, self.x, self.y, fallback="nearest")
+        return out
+
+    def score(self, datasets, products) -> dict:
+        """The station sections of ``validation.json``.
+
+        ``stations``, ``gnss``, ``methods``, ``improvement_pct`` and ``leave_one_station_out``.
+        """
+        g = self.config
+        stations = datum.validation_stations(self.gnss, g.reference, g.final_reference)
+        gnss_all = datum.stations_los_on_epochs(self.gnss, self.primary, self.epochs,
+                                                self.names)
+        series_all = self._series_at_stations(datasets, products)
+        rows = [self.names.index(s) for s in stations]
+        self.gnss_series = gnss_all[rows]
+        methods = {}
+        for name, series in series_all.items():
+            self.series[name] = series[rows]
+            methods[name] = station_metrics(series[rows], self.gnss_series, self.epochs,
+                                            stations)
+        near = {name: self._near_station_series(datasets, products, name)
+                for name in series_all}
+        return {"stations": list(stations),
+                "gnss": {s: {"velocity_mm_yr": rounded(linear_rate(self.epochs,
+                                                                   self.gnss_series[i]))}
+                         for i, s in enumerate(stations)},
+                "methods": methods,
+                "improvement_pct": improvements(methods),
+                "leave_one_station_out": self._leave_one_out(series_all, near, gnss_all)}
+
+    def _near_station_series(self, datasets, products, name) -> np.ndarray:
+        """Mean series of a method's points or cells within the datum radius of each station."""
+        radius = self.config.radius_m
+        if name in datasets:
+            ds = datasets[name]
+            means, _, far = datum.area_means(ds["x"].values, ds["y"].values,
+                                             ds["displacement"].values, self.x, self.y, radius)
+        else:
+            means, _, far = datum.cube_area_means(products[name], self.x, self.y, radius)
+        if (far > radius).any():
+            logger.debug("leave-one-station-out, %s: no data within %g m of %d station(s); "
+                         "the nearest used, up to %.0f m away", name, radius,
+                         int((far > radius).sum()), float(np.nanmax(far)))
+        return means
+
+    def _leave_one_out(self, series_all, near, gnss_all) -> dict:
+        """Every method at each station with its datum tied through the other stations.
+
+        The fused products are not refitted.
+        """
+        model = self.config.offset_model
+        methods = {name: leave_one_station_out(series, near[name], gnss_all, self.x, self.y,
+                                               self.epochs, self.names, model=model)
+                   for name, series in series_all.items()}
+        scored = [s for i, s in enumerate(self.names) if np.isfinite(gnss_all[i]).sum() >= 2]
+        out = {"stations": scored, "model": model, "radius_m": float(self.config.radius_m),
+               "gnss": {s: {"velocity_mm_yr": rounded(linear_rate(
+                   self.epochs, gnss_all[self.names.index(s)]))} for s in scored},
+               "methods": methods, "improvement_pct": improvements(methods)}
+        summary = ", ".join(f"{m} {r['velocity_rmse_mm_yr']} mm/yr / "
+                            f"{r['timeseries_rmse_mm_mean']} mm" for m, r in methods.items())
+        logger.info("leave-one-station-out at %d stations (offset model %s), velocity RMSE / "
+                    "mean series RMSE: %s", len(scored), model, summary)
+        return out
+
+
+def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=None,
+                   seed=0) -> dict:
+    """Each method's RMSE (mm) on input points it never saw, held out in spatial blocks.
+
+    Every method, the CNN included, goes through
+    :func:`insarfusion.model_selection.cross_val_score` with the same
+    :class:`~insarfusion.model_selection.BlockKFold` split.
+
+    Parameters
+    ----------
+    x, y : ndarray, shape (n,)
+        The referenced, resampled points of every dataset together, metres.
+    data : ndarray, shape (n, n_time)
+        Their displacement, mm.
+    groups : ndarray, shape (n,)
+        Their dataset.
+    methods : list of str
+        Spatial methods to score.
+    params : dict
+        ``{method: estimator parameters}``.
+    main : str
+        The run's fusion method, reported as ``synergic``.
+    folds : int
+        Folds of blocks; fewer than 2 scores nothing.
+    block_m : float, optional
+        Side of the blocks, metres; default an eighth of the larger side of the extent.
+    seed : int
+        Seed of the split and of the estimators.
+
+    Returns
+    -------
+    dict
+        ``{method: {"rmse_mm", "coverage", "block_m", "folds"}}`` over every held-out point and
+        epoch (beyond the paper: what a user gets away from data).
+    """
+    from .model_selection import BlockKFold, cross_val_score
+    from .spatial import make_interpolator
+
+    if folds < 2:
+        return {}
+    block = block_m or max(np.ptp(x), np.ptp(y)) / 8.0
+    out = {}
+    for method in methods:
+        estimator = make_interpolator(method, params.get(method), seed=seed)
+        result = cross_val_score(estimator, (x, y), data, BlockKFold(block, folds, seed),
+                                 groups=groups, progress=None)
+        name = "synergic" if method == main else method
+        out[name] = {"rmse_mm": rounded(result.rmse), "coverage": rounded(result.coverage),
+                     "block_m": rounded(block, 1), "folds": folds}
+        logger.info("held-out blocks (%.0f m, %d folds): %s RMSE %.2f mm, %.0f %% of the "
+                    "held-out values predicted", block, folds, name, result.rmse,
+                    100 * result.coverage)
+    return out
+
+
+def truth_section(products: dict, truth: xr.Dataset, velocity, store=None) -> dict:
+    """Each product's error against the truth of a simulated case.
+
+    Parameters
+    ----------
+    products : dict
+        ``{method: cube (time, y, x)}``, all on the run's grid and epochs.
+    truth : xarray.Dataset
+        ``displacement`` (time, y, x), mm, and optionally ``velocity`` (y, x), mm/yr.
+    velocity : callable
+        ``velocity(method)`` → the product's velocity map (y, x), mm/yr.
+    store : path-like, optional
+        Where the truth put on the grid is kept while scoring.
+
+    Returns
+    -------
+    dict
+        ``{method: truth_scores(...)}``.
+    """
+    if not products:
+        return {}
+    # every product is on the run's grid and epochs: the truth is put on them once
+    aligned = truth_on_grid(next(iter(products.values())), truth["displacement"],
+                            truth.get("velocity"), store=store)
+    return {name: truth_scores(cube, truth["displacement"], truth.get("velocity"),
+                               velocity(name).values, aligned=aligned)
+            for name, cube in products.items()}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from insarfusion.conventions import enu_to_los, los_unit_vector
 from insarfusion.dataset import point_dataset
-from insarfusion.decompose import decompose, decompose_datasets, grid_los
+from insarfusion.tools.decompose import decompose, decompose_datasets, grid_los
 from insarfusion.errors import InputError
 from insarfusion.grid import make_grid
 

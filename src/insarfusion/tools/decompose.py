@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .conventions import as_days, los_unit_vector
-from .errors import InputError, StageError
-from .log import logger, run_log
-from .metrics import rounded
-from .series import linear_rate
+from ..conventions import as_days, los_unit_vector
+from ..errors import InputError, StageError
+from ..log import logger
+from ..metrics import rounded
+from ..series import linear_rate
 
 #: Below this |sin| of the angle between two geometries' (east, up) directions the system is
 #: treated as singular (the geometries see the same combination of east and up).
@@ -177,7 +177,7 @@ def grid_los(ds: xr.Dataset, grid: xr.Dataset, min_points: int = 1) -> xr.Datase
         unit vector (the mean of unit vectors, not renormalised: it is the exact geometry of
         a cell mean); ``count`` (y, x), points per cell.
     """
-    from .grid import cell_index
+    from ..grid import cell_index
 
     inc = np.asarray(ds["incidence"].values, dtype=float)
     head = np.asarray(ds["heading"].values, dtype=float)
@@ -242,7 +242,7 @@ def decompose_datasets(datasets, grid: xr.Dataset, epochs, resampler: str = "lin
         ``count_<name>`` (y, x), ``los_<name>`` (time, y, x) mm and ``velocity_los_<name>``
         (y, x) mm/yr; attrs ``crs``, ``cell_size``, ``datasets``.
     """
-    from .temporal import make_resampler, resample_dataset
+    from ..temporal import make_resampler, resample_dataset
 
     if len(datasets) < 2:
         raise StageError(f"the decomposition needs two or more datasets, got {len(datasets)}")
@@ -312,8 +312,8 @@ def compare_component(result: xr.Dataset, component: str, reference: xr.Dataset,
     cells : dict
         Per-cell arrays (``x``, ``y``, velocities, per-cell series RMSE) for tables and plots.
     """
-    from .grid import cell_index
-    from .temporal import make_resampler, resample_dataset
+    from ..grid import cell_index
+    from ..temporal import make_resampler, resample_dataset
 
     epochs = as_days(result["time"].values)
     ref = resample_dataset(reference, epochs, make_resampler(resampler), rezero=True)
@@ -369,67 +369,74 @@ def run_decomposition(cfg, out, force: bool = False) -> dict:
     dict
         The contents of ``comparison.json``.
     """
-    from .config import DecompositionConfig, dump_config
-    from .crs import crs_string, parse_crs
-    from .dataset import to_crs
-    from .grid import make_grid
-    from .io import read_points
-    from .io._guess import guess_format
-    from .load import load_inputs
-    from .products import atomic_output, write_velocity_tif
-    from .timegrid import common_epochs
+    from ..config import DecompositionConfig
+    from ..crs import crs_string, parse_crs
+    from ..dataset import to_crs
+    from ..grid import make_grid
+    from ..load import load_inputs
+    from ..products import write_velocity_tif
+    from ..runframe import run_frame
+    from ..timegrid import common_epochs
 
     dc = cfg.decomposition or DecompositionConfig()
-    with atomic_output(out, force=force) as tmp:
-        with run_log(tmp / "run.log"):
-            dump_config(cfg, tmp / "config.resolved.yaml")
-            inputs = load_inputs(cfg)
-            crs = crs_string(parse_crs(dc.crs)) if dc.crs else inputs.crs
-            datasets = {k: to_crs(v, crs) for k, v in inputs.datasets.items()}
-            xs = np.concatenate([d["x"].values for d in datasets.values()])
-            ys = np.concatenate([d["y"].values for d in datasets.values()])
-            grid = make_grid(xs.min(), xs.max(), ys.min(), ys.max(), dc.cell_size_m, crs=crs)
-            step = dc.step_days or cfg.time.step_days
-            epochs = common_epochs(datasets, step_days=step, start=cfg.time.start,
-                                   end=cfg.time.end)
-            result = decompose_datasets(datasets, grid, epochs, resampler=dc.resampler,
-                                        min_points=dc.min_points)
-            summary = {"datasets": {name: {"points": int(d.sizes["point"]),
-                                           "cells": int((result[f"count_{name}"] > 0).sum()),
-                                           "incidence_mean": rounded(d["incidence"].mean(), 2),
-                                           "heading_mean": rounded(d["heading"].mean(), 2)}
-                                    for name, d in datasets.items()},
-                       "cells": int(np.isfinite(result["velocity_up"].values).sum()),
-                       "cell_size_m": dc.cell_size_m, "crs": crs,
-                       "epochs": {"start": str(epochs[0]), "end": str(epochs[-1]),
-                                  "count": int(epochs.size), "step_days": step},
-                       "north": "neglected", "resampler": dc.resampler}
-            cells = {}
-            if dc.compare is not None:
-                summary["comparison"] = {}
-                for component in ("east", "up"):
-                    path = getattr(dc.compare, component)
-                    if path is None:
-                        continue
-                    fmt = dc.compare.format
-                    if fmt == "auto":
-                        fmt = guess_format(path)[1]
-                    options = {"component": component} if fmt == "egms" else {}
-                    ref = to_crs(read_points(path, fmt, **options), crs)
-                    summary["comparison"][component], cells[component] = compare_component(
-                        result, component, ref, resampler=dc.resampler)
-                    summary["comparison"][component]["product"] = Path(path).name
-                    logger.info("decomposition vs %s (%s): %s", Path(path).name, component,
-                                summary["comparison"][component])
-            _write_outputs(result, summary, cells, grid, crs, tmp, write_velocity_tif)
+    with run_frame(cfg, out, force=force) as tmp:
+        inputs = load_inputs(cfg)
+        crs = crs_string(parse_crs(dc.crs)) if dc.crs else inputs.crs
+        datasets = {k: to_crs(v, crs) for k, v in inputs.datasets.items()}
+        xs = np.concatenate([d["x"].values for d in datasets.values()])
+        ys = np.concatenate([d["y"].values for d in datasets.values()])
+        grid = make_grid(xs.min(), xs.max(), ys.min(), ys.max(), dc.cell_size_m, crs=crs)
+        step = dc.step_days or cfg.time.step_days
+        epochs = common_epochs(datasets, step_days=step, start=cfg.time.start,
+                               end=cfg.time.end)
+        result = decompose_datasets(datasets, grid, epochs, resampler=dc.resampler,
+                                    min_points=dc.min_points)
+        summary = {"datasets": {name: {"points": int(d.sizes["point"]),
+                                       "cells": int((result[f"count_{name}"] > 0).sum()),
+                                       "incidence_mean": rounded(d["incidence"].mean(), 2),
+                                       "heading_mean": rounded(d["heading"].mean(), 2)}
+                                for name, d in datasets.items()},
+                   "cells": int(np.isfinite(result["velocity_up"].values).sum()),
+                   "cell_size_m": dc.cell_size_m, "crs": crs,
+                   "epochs": {"start": str(epochs[0]), "end": str(epochs[-1]),
+                              "count": int(epochs.size), "step_days": step},
+                   "north": "neglected", "resampler": dc.resampler}
+        cells = {}
+        if dc.compare is not None:
+            summary["comparison"], cells = _compare_products(result, dc, crs)
+        _write_outputs(result, summary, cells, grid, crs, tmp, write_velocity_tif)
     return summary
+
+
+def _compare_products(result: xr.Dataset, dc, crs) -> tuple[dict, dict]:
+    """The decomposition scored against the east and up products ``dc.compare`` names."""
+    from ..dataset import to_crs
+    from ..io import read_points
+    from ..io._guess import guess_format
+
+    comparison, cells = {}, {}
+    for component in ("east", "up"):
+        path = getattr(dc.compare, component)
+        if path is None:
+            continue
+        fmt = dc.compare.format
+        if fmt == "auto":
+            fmt = guess_format(path)[1]
+        options = {"component": component} if fmt == "egms" else {}
+        ref = to_crs(read_points(path, fmt, **options), crs)
+        comparison[component], cells[component] = compare_component(
+            result, component, ref, resampler=dc.resampler)
+        comparison[component]["product"] = Path(path).name
+        logger.info("decomposition vs %s (%s): %s", Path(path).name, component,
+                    comparison[component])
+    return comparison, cells
 
 
 def _write_outputs(result, summary, cells, grid, crs, tmp: Path, write_tif) -> None:
     import pandas as pd
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
-    from .crs import parse_crs
+    from ..crs import parse_crs
 
     ds = result.copy()
     ds.attrs = {"Conventions": "CF-1.8", "title": "east-up decomposition of LOS displacements",
@@ -451,14 +458,17 @@ def _write_outputs(result, summary, cells, grid, crs, tmp: Path, write_tif) -> N
 
 
 def plot_decomposition(result: xr.Dataset, cells: dict, path, title=None) -> Path:
-    """Velocity maps (east, up; mm/yr) of the decomposition and, where compared, of the
-    reference product on the same cells and of the difference (decomposed - reference)."""
+    """Velocity maps (east, up; mm/yr) of the decomposition and its comparison.
+
+    Where compared, also the reference product on the same cells and the difference
+    (decomposed - reference).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .grid import cell_index
+    from ..grid import cell_index
 
     ncol = 3 if cells else 1
     fig, axes = plt.subplots(2, ncol, figsize=(3.3 * ncol, 5.6), squeeze=False,

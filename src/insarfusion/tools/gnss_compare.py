@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .conventions import as_days, los_unit_vector, wrap_angle
-from .datum import gnss_los, gnss_on_epochs
-from .errors import InputError, StageError
-from .log import logger, run_log
-from .metrics import cross_correlation, rounded, timeseries_rmse
-from .series import linear_rate
+from ..conventions import as_days, los_unit_vector, wrap_angle
+from ..datum import gnss_los, gnss_on_epochs
+from ..errors import InputError, StageError
+from ..log import logger
+from ..metrics import cross_correlation, rounded, timeseries_rmse
+from ..series import linear_rate
 
 
 def _r(v, nd=2):
@@ -234,9 +234,9 @@ def compare_pairs(datasets: dict, gnss: xr.Dataset, station: str, radius_m: floa
         decomposed and GNSS ``east``/``up`` rates (mm/yr) over the common epochs and the
         RMSE of the series after removing the mean difference (mm).
     """
+    from ..temporal import make_resampler, resample_dataset
+    from ..timegrid import common_epochs
     from .decompose import decompose
-    from .temporal import make_resampler, resample_dataset
-    from .timegrid import common_epochs
 
     found = {name: station_series(ds, gnss, station, radius_m) for name, ds in datasets.items()}
     names = list(datasets)
@@ -292,24 +292,21 @@ def run_gnss_comparison(cfg, out, force: bool = False) -> dict:
     Writes into ``out`` atomically: ``gnss_comparison.json``, ``gnss_comparison.csv`` (one row
     per dataset and geometry), ``gnss_comparison.png``, ``config.resolved.yaml``, ``run.log``.
     """
-    from .config import dump_config
-    from .load import load_inputs
-    from .products import atomic_output
+    from ..load import load_inputs
+    from ..runframe import run_frame
 
     if cfg.gnss is None:
         raise InputError("compare-gnss needs a 'gnss' section in the configuration")
     station = cfg.gnss.stations[0] if cfg.gnss.stations else None
-    with atomic_output(out, force=force) as tmp:
-        with run_log(tmp / "run.log"):
-            dump_config(cfg, tmp / "config.resolved.yaml")
-            inputs = load_inputs(cfg)
-            result = compare_with_gnss(inputs.datasets, inputs.gnss, station,
-                                       radius_m=cfg.gnss.radius_m)
-            result["pairs"] = compare_pairs(inputs.datasets, inputs.gnss, result["station"],
-                                            radius_m=cfg.gnss.radius_m)
-            (tmp / "gnss_comparison.json").write_text(json.dumps(result, indent=1))
-            _table(result).to_csv(tmp / "gnss_comparison.csv", index=False)
-            plot_comparison(result, tmp / "gnss_comparison.png")
+    with run_frame(cfg, out, force=force) as tmp:
+        inputs = load_inputs(cfg)
+        result = compare_with_gnss(inputs.datasets, inputs.gnss, station,
+                                   radius_m=cfg.gnss.radius_m)
+        result["pairs"] = compare_pairs(inputs.datasets, inputs.gnss, result["station"],
+                                        radius_m=cfg.gnss.radius_m)
+        (tmp / "gnss_comparison.json").write_text(json.dumps(result, indent=1))
+        _table(result).to_csv(tmp / "gnss_comparison.csv", index=False)
+        plot_comparison(result, tmp / "gnss_comparison.png")
     return result
 
 
@@ -326,8 +323,10 @@ def _table(result: dict):
 
 
 def plot_comparison(result: dict, path, title=None) -> Path:
-    """One panel per dataset: its LOS series and the GNSS projected on its own geometry over
-    the overlap (both zero at the first overlap epoch), mm."""
+    """One panel per dataset: its LOS series and the GNSS in its own geometry, mm.
+
+    Over the overlap, both zero at the first overlap epoch.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
