@@ -85,6 +85,11 @@ class TemporalConfig(_Strict):
     lstm: LSTMConfig = Field(default_factory=LSTMConfig)
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5)
 
+    def estimator_params(self, method: str) -> dict:
+        """Parameters of ``method``'s resampler, under the estimator's own names."""
+        section = getattr(self, method, None)
+        return {} if section is None else section.model_dump()
+
 
 class CNNConfig(_Strict):
     """CNN spatial fusion (paper Table 3)."""
@@ -144,6 +149,29 @@ class SpatialConfig(_Strict):
             raise ValueError("must be a positive number of metres or 'auto'")
         return v
 
+    def methods(self) -> list[str]:
+        """The fusion method, then every baseline that is not the same method."""
+        return [self.method] + [b for b in self.baselines if b != self.method]
+
+    def estimator_params(self, method: str, cell_size_m: float | None = None) -> dict:
+        """Parameters of ``method``'s estimator, under the estimator's own names.
+
+        Parameters
+        ----------
+        method : str
+            A spatial method.
+        cell_size_m : float, optional
+            The run's cell size, metres, for the methods that grid by themselves (the CNN);
+            default ``cell_size_m`` of this section unless it is ``auto``.
+        """
+        section = getattr(self, method, None)
+        params = {} if section is None else section.model_dump()
+        if method == "cnn":
+            cell = self.cell_size_m if cell_size_m is None else cell_size_m
+            if cell != "auto":
+                params["cell_size_m"] = float(cell)
+        return params
+
 
 class ValidationConfig(_Strict):
     """Checks beyond the GNSS stations."""
@@ -162,6 +190,17 @@ class ValidationConfig(_Strict):
         if v == 1:
             raise ValueError("needs at least 2 folds (or 0 to turn it off)")
         return v
+
+    def methods_for(self, spatial: SpatialConfig) -> list[str]:
+        """The spatial methods scored on held-out blocks.
+
+        ``holdout_methods`` when given; by default the fusion method and the baselines,
+        without the CNN (each of its folds retrains the network).
+        """
+        if self.holdout_methods is not None:
+            return list(self.holdout_methods)
+        main = [] if spatial.method == "cnn" else [spatial.method]
+        return list(dict.fromkeys(main + list(spatial.baselines)))
 
 
 def _projected_crs(v):

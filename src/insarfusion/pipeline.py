@@ -153,7 +153,7 @@ def run_spatial(state: RunState) -> None:
     for method in cfg.methods():
         t0 = _time.perf_counter()
         name = "synergic" if method == cfg.method else method
-        estimator = spatial.make_interpolator(method, cfg.estimator_params(method),
+        estimator = spatial.make_interpolator(method, cfg.estimator_params(method, cell),
                                               seed=state.cfg.seed)
         estimator.fit((x, y), data, groups=groups)
         store = parallel.scratch_file(f"{name}.nc")

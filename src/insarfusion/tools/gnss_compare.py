@@ -48,10 +48,6 @@ from ..metrics import cross_correlation, rounded, timeseries_rmse
 from ..series import linear_rate
 
 
-def _r(v, nd=2):
-    return rounded(v, nd)
-
-
 def station_series(ds: xr.Dataset, gnss: xr.Dataset, station: str, radius_m: float = 100.0):
     """Mean LOS series and geometry of a dataset's points near a GNSS station.
 
@@ -98,7 +94,7 @@ def station_series(ds: xr.Dataset, gnss: xr.Dataset, station: str, radius_m: flo
         raise InputError(f"dataset {ds.attrs.get('name')!r} has no incidence/heading near "
                          f"{station}; set them in the config", ds.attrs.get("source") or None)
     return series, inc, head, {"points": int(near.sum()),
-                               "distance_m": _r(dist[near].max(), 1)}
+                               "distance_m": rounded(dist[near].max(), 1)}
 
 
 def compare_series(insar_dates, insar, gnss: xr.Dataset, station: str, incidence: float,
@@ -145,12 +141,12 @@ def compare_series(insar_dates, insar, gnss: xr.Dataset, station: str, incidence
     d, a, b = dates[idx], insar[idx] - insar[idx[0]], g[both] - g[both][0]
     v_a, v_b = float(linear_rate(d, a)), float(linear_rate(d, b))
     return {"epochs": int(idx.size), "start": str(d[0]), "end": str(d[-1]),
-            "incidence": _r(incidence), "heading": _r(heading),
-            "rmse_mm": _r(timeseries_rmse(a, b)),
-            "rmse_zeroed_mm": _r(timeseries_rmse(a, b, remove_mean=False)),
-            "correlation_pct": _r(cross_correlation(a, b), 1),
-            "velocity_insar_mm_yr": _r(v_a), "velocity_gnss_mm_yr": _r(v_b),
-            "velocity_diff_mm_yr": _r(v_a - v_b),
+            "incidence": rounded(incidence, 2), "heading": rounded(heading, 2),
+            "rmse_mm": rounded(timeseries_rmse(a, b), 2),
+            "rmse_zeroed_mm": rounded(timeseries_rmse(a, b, remove_mean=False), 2),
+            "correlation_pct": rounded(cross_correlation(a, b), 1),
+            "velocity_insar_mm_yr": rounded(v_a, 2), "velocity_gnss_mm_yr": rounded(v_b, 2),
+            "velocity_diff_mm_yr": rounded(v_a - v_b, 2),
             "dates": [str(x) for x in d], "insar_mm": a.round(2).tolist(),
             "gnss_mm": b.round(2).tolist()}
 
@@ -195,8 +191,8 @@ def compare_with_gnss(datasets: dict, gnss: xr.Dataset, station: str | None = No
     for name, ds in datasets.items():
         found[name] = station_series(ds, gnss, station, radius_m)
     geoms = {name: (f[1], f[2]) for name, f in found.items()}
-    out = {"station": station, "lon": _r(float(gnss["lon"].sel(station=station)), 5),
-           "lat": _r(float(gnss["lat"].sel(station=station)), 5), "datasets": {}}
+    out = {"station": station, "lon": rounded(float(gnss["lon"].sel(station=station)), 5),
+           "lat": rounded(float(gnss["lat"].sel(station=station)), 5), "datasets": {}}
     for name, (series, inc, head, info) in found.items():
         dates = datasets[name]["time"].values
         try:
@@ -279,9 +275,9 @@ def compare_pairs(datasets: dict, gnss: xr.Dataset, station: str, radius_m: floa
                 for c in ("east", "up"):
                     ins = res[c].values
                     entry[label][c] = {
-                        "insar_mm_yr": _r(linear_rate(epochs[ok], ins)),
-                        "gnss_mm_yr": _r(linear_rate(epochs[ok], enu[c][ok])),
-                        "rmse_mm": _r(timeseries_rmse(ins, enu[c][ok]))}
+                        "insar_mm_yr": rounded(linear_rate(epochs[ok], ins), 2),
+                        "gnss_mm_yr": rounded(linear_rate(epochs[ok], enu[c][ok]), 2),
+                        "rmse_mm": rounded(timeseries_rmse(ins, enu[c][ok]), 2)}
             out[f"{a}+{b}"] = entry
     return out
 
