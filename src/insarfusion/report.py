@@ -44,8 +44,10 @@ def station_tables(validation: dict) -> dict[str, pd.DataFrame]:
 
 
 def _station_table(section, stations, metric, summary, label, index_name) -> pd.DataFrame:
-    """One metric of every method of ``section["methods"]``: stations as rows, then the
-    summary row ``label``."""
+    """One metric of every method of ``section["methods"]``, stations as rows.
+
+    The summary row ``label`` comes last.
+    """
     methods = list(section["methods"])
     rows = {s: [section["methods"][m]["stations"][s][metric] for m in methods] for s in stations}
     rows[label] = [section["methods"][m][summary] for m in methods]
@@ -55,8 +57,10 @@ def _station_table(section, stations, metric, summary, label, index_name) -> pd.
 
 
 def loso_tables(validation: dict) -> dict[str, pd.DataFrame]:
-    """Leave-one-station-out tables: velocity error (mm/yr, RMSE row) and time-series RMSE
-    (mm, mean row), stations as rows and methods as columns (see :mod:`insarfusion.validate`).
+    """Leave-one-station-out tables, stations as rows and methods as columns.
+
+    Velocity error (mm/yr, RMSE row) and time-series RMSE (mm, mean row); see
+    :mod:`insarfusion.validate`.
     """
     loso = validation.get("leave_one_station_out")
     if not loso or not loso.get("methods"):
@@ -75,6 +79,7 @@ def loso_tables(validation: dict) -> dict[str, pd.DataFrame]:
 
 
 def truth_table(validation: dict) -> pd.DataFrame | None:
+    """Each product's errors against the truth (methods as rows), or None without a truth."""
     if "truth" not in validation:
         return None
     df = pd.DataFrame(validation["truth"]).T
@@ -83,6 +88,7 @@ def truth_table(validation: dict) -> pd.DataFrame | None:
 
 
 def temporal_table(validation: dict) -> pd.DataFrame | None:
+    """Held-out (and truth) RMSE of every resampler, rows (dataset, resampler), mm."""
     rows = {}
     for ds, scores in validation.get("temporal", {}).items():
         for method, s in scores.items():
@@ -228,6 +234,7 @@ def fig_station_series(state, path):
 
 
 def fig_uncertainty(state, path):
+    """Map of the fused product's std averaged over the epochs (mm); False without a std."""
     std = state.product_std.get("synergic")
     if std is None:
         return False
