@@ -29,16 +29,24 @@ def station_tables(validation: dict) -> dict[str, pd.DataFrame]:
     """
     if "methods" not in validation:
         return {}
-    stations = validation["stations"]
-    tables = {}
-    for key, metric, summary, label in (
+    return _metric_tables(validation, (
         ("velocity", "velocity_mm_yr", "velocity_rmse_mm_yr", "RMSE"),
         ("cross_correlation", "cross_correlation", "cross_correlation_mean", "Mean"),
         ("timeseries_rmse", "timeseries_rmse_mm", "timeseries_rmse_mm_mean", "Mean"),
-    ):
-        df = _station_table(validation, stations, metric, summary, label, "station")
-        if key == "velocity":
-            df["GNSS"] = [validation["gnss"][s]["velocity_mm_yr"] for s in stations] + [None]
+    ), "station", gnss_column="GNSS")
+
+
+def _metric_tables(section, specs, index_name, gnss_column) -> dict[str, pd.DataFrame]:
+    """One :func:`_station_table` per ``(key, metric, summary, label)`` of ``specs``.
+
+    The first table gets the GNSS velocity of each station as the column ``gnss_column``.
+    """
+    stations = section["stations"]
+    tables = {}
+    for key, metric, summary, label in specs:
+        df = _station_table(section, stations, metric, summary, label, index_name)
+        if not tables:
+            df[gnss_column] = [section["gnss"][s]["velocity_mm_yr"] for s in stations] + [None]
         tables[key] = df
     return tables
 
@@ -65,17 +73,10 @@ def loso_tables(validation: dict) -> dict[str, pd.DataFrame]:
     loso = validation.get("leave_one_station_out")
     if not loso or not loso.get("methods"):
         return {}
-    stations = loso["stations"]
-    tables = {}
-    for key, metric, summary, label in (
+    return _metric_tables(loso, (
         ("loso_velocity_error", "velocity_error_mm_yr", "velocity_rmse_mm_yr", "RMSE"),
         ("loso_timeseries_rmse", "timeseries_rmse_mm", "timeseries_rmse_mm_mean", "Mean"),
-    ):
-        df = _station_table(loso, stations, metric, summary, label, "station left out")
-        if key == "loso_velocity_error":
-            df["GNSS velocity"] = [loso["gnss"][s]["velocity_mm_yr"] for s in stations] + [None]
-        tables[key] = df
-    return tables
+    ), "station left out", gnss_column="GNSS velocity")
 
 
 def truth_table(validation: dict) -> pd.DataFrame | None:
