@@ -11,6 +11,7 @@ import pytest
 
 from insarfusion.estimators import NotFittedError, SpatialInterpolator, clone
 from insarfusion.spatial import (
+    GriddedInterpolator,
     IDWInterpolator,
     KrigingInterpolator,
     LinearInterpolator,
@@ -23,6 +24,7 @@ SPATIAL = {
     "idw": lambda: IDWInterpolator(k=6),
     "linear": lambda: LinearInterpolator(),
     "kriging": lambda: KrigingInterpolator(k=8, max_fit_points=100, seed=3),
+    "gridded": lambda: GriddedInterpolator(40.0),
 }
 
 

@@ -42,8 +42,8 @@ def make_interpolator(method, params=None, seed=0) -> SpatialInterpolator:
         Parameters by the estimator's own names (e.g. ``{"k": 8, "radius_m": 200.0}`` for
         ``"idw"``); the defaults for the others. An unknown name is an error.
     seed : int
-        Seed of anything random (kriging's fitting subsample, the CNN), set where the
-        estimator has a ``seed`` parameter.
+        Seed of anything random (kriging's fitting subsample, the CNN), set (over any
+        ``seed`` in ``params``) where the estimator has a ``seed`` parameter.
 
     Returns
     -------
