@@ -87,3 +87,14 @@ def test_regrid_equals_xarray_interp_block_by_block(tmp_path, monkeypatch):
     assert on_disk.chunks is not None
     np.testing.assert_allclose(on_disk.values, expected.values, atol=1e-6, equal_nan=True)
     np.testing.assert_array_equal(on_disk["time"].values, time)
+
+
+def test_regrid_onto_shared_cell_centres_copies_the_cells():
+    field = _cube(nt=3, ny=9, nx=6)
+    field.values[:, 4, 2] = np.nan
+    # the target's cells are the field's (and one more row and column, beyond it: NaN)
+    y = np.r_[field["y"].values, field["y"].values[-1] - 20.0]
+    x = np.r_[field["x"].values, field["x"].values[-1] + 20.0]
+    out = cubes.regrid(field, field["time"].values, y, x)
+    np.testing.assert_array_equal(out.values[:, :-1, :-1], field.values)  # NaN where it was
+    assert np.isnan(out.values[:, -1]).all() and np.isnan(out.values[:, :, -1]).all()

@@ -1,10 +1,19 @@
 import numpy as np
 import pytest
+import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.interpolate import RegularGridInterpolator
 
 from insarfusion.errors import StageError
-from insarfusion.grid import cell_index, grid_transform, make_grid, points_to_grid
+from insarfusion.grid import (
+    cell_centres,
+    cell_index,
+    grid_transform,
+    make_grid,
+    points_to_grid,
+    sample,
+)
 
 
 def test_grid_is_aligned_on_cell_multiples():
@@ -23,6 +32,9 @@ def test_transform_maps_centres():
     assert (xc, yc) == pytest.approx((g.x.values[0], g.y.values[0]))
     r, c = cell_index(g, g.x.values[2], g.y.values[1])
     assert (int(r), int(c)) == (1, 2)
+    cx, cy = cell_centres(g)
+    assert cx.size == g.sizes["x"] * g.sizes["y"]
+    assert (cx[g.sizes["x"] + 2], cy[g.sizes["x"] + 2]) == (g.x.values[2], g.y.values[1])
 
 
 def test_point_on_centre_gives_its_value():
@@ -65,3 +77,128 @@ def test_many_epochs_and_nan():
 def test_bad_cell_size():
     with pytest.raises(StageError):
         make_grid(0, 1, 0, 1, cell_size=0)
+
+
+# --- sample: bilinear samples of a gridded field at points ------------------------------
+
+def _field(nt=3, seed=0, cell=20.0):
+    """A random (time, y, x) field on a north-up grid, with NaN cells."""
+    rng = np.random.default_rng(seed)
+    g = make_grid(0, 300, 0, 200, cell_size=cell)
+    values = rng.normal(size=(nt, g.sizes["y"], g.sizes["x"]))
+    values[:, 3, 4] = np.nan
+    values[1, 6, 7:9] = np.nan
+    return xr.DataArray(values, dims=("time", "y", "x"), name="displacement",
+                        coords={"time": np.datetime64("2020-01-01") + 12 * np.arange(nt),
+                                "y": g["y"].values, "x": g["x"].values})
+
+
+def _points(n=400, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-40, 340, n), rng.uniform(-40, 240, n)  # some beyond the centres
+
+
+def _rgi(field, x, y):
+    """scipy's RegularGridInterpolator, NaN outside: the cell-size scoring's former sampler."""
+    cube = np.moveaxis(field.values[:, ::-1, :], 0, -1)  # (y ascending, x, time)
+    return RegularGridInterpolator((field["y"].values[::-1], field["x"].values), cube,
+                                   bounds_error=False, fill_value=np.nan)(np.column_stack([y, x]))
+
+
+def test_sample_equals_regular_grid_interpolator_and_nan_outside():
+    field = _field()
+    x, y = _points()
+    got = sample(field, x, y)
+    assert got.shape == (x.size, 3)
+    np.testing.assert_array_equal(got, _rgi(field, x, y))  # same numbers, same NaN
+    beyond = (x < field.x.values.min()) | (x > field.x.values.max()) | \
+        (y < field.y.values.min()) | (y > field.y.values.max())
+    assert beyond.any() and np.isnan(got[beyond]).all()
+    assert np.isnan(got[~beyond]).any()  # next to the NaN cells
+
+
+def test_sample_of_a_map_is_one_dimensional_and_any_dim_order_works():
+    field = _field()
+    x, y = _points(50)
+    flat = sample(field.isel(time=1), x, y)
+    assert flat.shape == (50,)
+    np.testing.assert_array_equal(flat, sample(field, x, y)[:, 1])
+    np.testing.assert_array_equal(sample(field.transpose("x", "time", "y"), x, y),
+                                  sample(field, x, y))
+    ascending = field.isel(y=slice(None, None, -1))  # y increasing works the same
+    np.testing.assert_allclose(sample(ascending, x, y), sample(field, x, y), rtol=0,
+                               atol=1e-12)
+
+
+def test_sample_nearest_fallback_equals_xarray_interp_then_nearest_cell():
+    field = _field()
+    x, y = _points()
+    xs, ys = xr.DataArray(x, dims="point"), xr.DataArray(y, dims="point")
+    linear = field.interp(x=xs, y=ys).transpose("point", "time").values
+    nearest = field.sel(x=xs, y=ys, method="nearest").transpose("point", "time").values
+    expected = np.where(np.isfinite(linear), linear, nearest)
+    got = sample(field, x, y, fallback="nearest")
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    assert np.isfinite(got[(x < 0) & np.isfinite(expected).all(axis=1)]).all()  # edge cells
+
+
+def test_sample_edge_clamps_to_the_outermost_cells():
+    field = _field()
+    x, y = _points()
+    gx, gy = field["x"].values, field["y"].values
+    clamped = _rgi(field, np.clip(x, gx.min(), gx.max()), np.clip(y, gy.min(), gy.max()))
+    got = sample(field, x, y, outside="edge")
+    np.testing.assert_allclose(got, clamped, rtol=0, atol=1e-12)
+    assert np.array_equal(np.isnan(got), np.isnan(clamped))
+
+
+def test_sample_on_a_cell_centre_takes_that_cell_whatever_its_neighbours():
+    field = _field()
+    gx, gy = field["x"].values, field["y"].values
+    # cell (3, 5) is beside the NaN cell (3, 4); (2, 4) above it; the last centre of each axis
+    x = np.array([gx[5], gx[4], gx[-1], gx[5] + 5.0])
+    y = np.array([gy[3], gy[2], gy[-1], gy[3]])
+    got = sample(field, x, y)
+    np.testing.assert_array_equal(got[:3], field.values[:, [3, 2, -1], [5, 4, -1]].T)
+    assert np.isfinite(got[3]).all()  # between (3, 5) and (3, 6): both finite
+    assert np.isnan(sample(field, [gx[4] + 5.0], [gy[3]])).all()  # half on the NaN cell
+
+
+def test_sample_nan_coordinates_and_bad_options():
+    field = _field()
+    assert np.isnan(sample(field, [np.nan], [100.0], fallback="nearest")).all()
+    with pytest.raises(ValueError, match="outside"):
+        sample(field, [0.0], [0.0], outside="clip")
+    with pytest.raises(ValueError, match="fallback"):
+        sample(field, [0.0], [0.0], fallback="linear")
+
+
+class _Reads:
+    """An array that records the rows read from it (a stand-in for a file)."""
+
+    def __init__(self, values):
+        self.values, self.rows = values, set()
+        self.shape, self.dtype, self.ndim = values.shape, values.dtype, values.ndim
+
+    def __getitem__(self, key):
+        self.rows.update(np.arange(self.shape[1])[key[1]].tolist())
+        return self.values[key]
+
+
+def test_sample_of_a_lazy_field_reads_only_the_rows_around_the_points(tmp_path):
+    import dask.array as da
+
+    from insarfusion import cubes
+
+    field = _field()
+    x, y = _points()
+    on_disk = cubes.store(field, tmp_path / "f.nc")
+    np.testing.assert_allclose(sample(on_disk, x, y), _rgi(field, x, y).astype("float32"),
+                               rtol=1e-6, atol=1e-6)
+    reads = _Reads(field.values)
+    lazy = field.copy(data=da.from_array(reads, chunks=(3, 1, field.sizes["x"])))
+    near = (y > field.y.values[5]) & (y < field.y.values[3])  # between rows 3 and 5
+    got = sample(lazy, x[near], y[near])
+    np.testing.assert_array_equal(got, _rgi(field, x[near], y[near]))
+    assert reads.rows == {3, 4, 5}

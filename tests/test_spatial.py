@@ -3,21 +3,16 @@ import pytest
 from pykrige.ok import OrdinaryKriging
 from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 
-from insarfusion.config import SpatialConfig
 from insarfusion.errors import InputError
-from insarfusion.grid import make_grid
+from insarfusion.estimators import NotFittedError
+from insarfusion.model_selection import BlockKFold, cross_val_score
 from insarfusion.spatial import (
+    METHODS,
     IDWInterpolator,
     KrigingInterpolator,
     LinearInterpolator,
     NearestInterpolator,
-    block_cv_score,
-    choose_cell_size,
-    distance_mask,
     fit_variogram,
-    grid,
-    gridded_cv_score,
-    hull_mask,
     make_interpolator,
 )
 
@@ -74,7 +69,6 @@ def test_kriging_with_given_variogram_and_nugget_matches_pykrige(scattered):
     assert np.allclose(values, expected, atol=1e-10)
     assert np.allclose(std**2, sigmasq, atol=1e-10)
     assert np.allclose(values[-5:], z[:5])
-    assert np.allclose(ours.predict_std((tx, ty)), std)
 
 
 def test_fit_variogram_recovers_the_noise_as_nugget():
@@ -151,7 +145,7 @@ def test_idw_known_weights_radius_and_exact_points():
     # distances 1 and 2: weights 1 and 1/4
     assert model.predict(([1.0], [0.0]))[0] == pytest.approx((1.0 + 5.0 / 4) / 1.25)
     assert model.predict(([3.0], [0.0]))[0] == pytest.approx(5.0)
-    far = IDWInterpolator(k=2, radius=10.0).fit((x, y), values).predict(([50.0], [0.0]))
+    far = IDWInterpolator(k=2, radius_m=10.0).fit((x, y), values).predict(([50.0], [0.0]))
     assert np.isnan(far[0])
     w = model.weights(([1.0, 2.0], [0.0, 0.0]))
     assert w.shape == (2, 3)
@@ -172,85 +166,47 @@ def test_idw_leaves_out_missing_values_per_epoch(scattered):
     assert np.allclose(only, data[keep, 1])
 
 
-def test_grid_helper_labels_time_and_masks(scattered):
-    x, y, z, _, _ = scattered
-    g = make_grid(0, 1000, 0, 800, cell_size=50)
-    data = np.column_stack([z, 2 * z])
-    model = KrigingInterpolator(k=8).fit((x, y), data)
-    mask = hull_mask(g, x, y, buffer_m=0)
-    time = np.array(["2020-01-01", "2020-01-13"], dtype="datetime64[ns]")
-    cube, std = grid(model, g, time=time, mask=mask, return_std=True)
-    assert cube.dims == ("time", "y", "x")
-    assert cube.shape == (2, g.sizes["y"], g.sizes["x"])
-    assert np.array_equal(cube["time"].values, time)
-    assert np.isnan(cube.values[:, ~mask.values]).all()
-    assert np.isfinite(cube.values[:, mask.values]).all()
-    assert std.name == "displacement_std"
-    # one cell checked against a direct prediction
-    r, c = 3, 4
-    direct = model.predict(([g.x.values[c]], [g.y.values[r]]))
-    assert np.allclose(cube.values[:, r, c], direct[0])
-    flat = grid(NearestInterpolator().fit((x, y), z), g)
-    assert flat.dims == ("y", "x")
+def _block_rmse(estimator, x, y, data, block_size):
+    return cross_val_score(estimator, (x, y), data, BlockKFold(block_size)).rmse
 
 
-def test_hull_and_distance_masks():
-    g = make_grid(0, 200, 0, 200, cell_size=10)
-    x = np.array([50.0, 150.0, 150.0, 50.0])
-    y = np.array([50.0, 50.0, 150.0, 150.0])
-    inner = hull_mask(g, x, y, buffer_m=0).values
-    outer = hull_mask(g, x, y, buffer_m=30).values
-    gx, gy = np.meshgrid(g.x.values, g.y.values)
-    expected = (gx >= 50) & (gx <= 150) & (gy >= 50) & (gy <= 150)
-    assert np.array_equal(inner, expected)
-    assert outer.sum() > inner.sum() and (outer | ~inner).all()
-    near = distance_mask(g, x, y, 20.0).values
-    assert near.sum() == 4 * 12  # 12 cell centres within 20 m of each corner point
-
-
-def test_block_cv_score_known_answers(scattered):
+def test_held_out_block_scores_known_answers(scattered):
     x, y, _, _, _ = scattered
     plane = 0.01 * x - 0.02 * y
-    assert block_cv_score(LinearInterpolator(), x, y, plane, block_size=150) == pytest.approx(
-        0.0, abs=1e-9)
-    assert block_cv_score(NearestInterpolator(), x, y, np.full(x.size, 4.0), 150) == 0.0
-    nearest = block_cv_score(NearestInterpolator(), x, y, plane, block_size=150)
-    assert nearest > 0.1
+    assert _block_rmse(LinearInterpolator(), x, y, plane, 150) == pytest.approx(0.0, abs=1e-9)
+    assert _block_rmse(NearestInterpolator(), x, y, np.full(x.size, 4.0), 150) == 0.0
+    assert _block_rmse(NearestInterpolator(), x, y, plane, 150) > 0.1
+    # linear leaves targets outside the hull of the training points unpredicted
+    scored = cross_val_score(LinearInterpolator(), (x, y), plane, BlockKFold(150))
+    assert 0.5 < scored.coverage < 1.0 and scored.n_predicted == round(scored.coverage * x.size)
 
 
-def test_block_cv_score_ranks_methods_on_a_smooth_field(scattered):
+def test_held_out_block_scores_rank_methods_on_a_smooth_field(scattered):
     x, y, _, _, _ = scattered
     smooth = _field(x, y)
-    scores = {name: block_cv_score(make_interpolator(name), x, y, smooth, block_size=120)
+    scores = {name: _block_rmse(make_interpolator(name), x, y, smooth, 120)
               for name in ("nearest", "idw", "kriging")}
     assert scores["kriging"] < scores["idw"] < scores["nearest"]
 
 
-def test_choose_cell_size_rule(scattered):
-    x, y, z, _, _ = scattered
-    candidates = (20.0, 40.0, 80.0)
-    best, scores = choose_cell_size(x, y, z, candidates=candidates, tolerance=0.0)
-    assert set(scores) == set(candidates)
-    assert scores[best] == min(scores.values())
-    coarse, _ = choose_cell_size(x, y, z, candidates=candidates, tolerance=10.0)
-    assert coarse == 80.0
-    # blurring a smooth field with large cells costs accuracy
-    smooth = _field(x, y)
-    assert gridded_cv_score(x, y, smooth, 20.0) < gridded_cv_score(x, y, smooth, 200.0)
-
-
-def test_make_interpolator_uses_config():
-    cfg = SpatialConfig(method="kriging", kriging={"k": 5, "variogram_model": "exponential"},
-                        idw={"k": 3, "power": 1.0})
-    kr = make_interpolator("kriging", cfg, seed=3)
+def test_make_interpolator_takes_the_estimators_own_parameters():
+    kr = make_interpolator("kriging", {"k": 5, "variogram_model": "exponential"}, seed=3)
+    assert isinstance(kr, KrigingInterpolator)
     assert (kr.k, kr.variogram_model, kr.seed) == (5, "exponential", 3)
-    idw = make_interpolator("idw", cfg)
-    assert (idw.k, idw.power) == (3, 1.0)
+    idw = make_interpolator("idw", {"k": 3, "power": 1.0, "radius_m": 50.0}, seed=3)
+    assert (idw.k, idw.power, idw.radius_m) == (3, 1.0, 50.0)  # no seed: none set
     assert isinstance(make_interpolator("linear"), LinearInterpolator)
-    cnn = make_interpolator("cnn", SpatialConfig(cell_size_m=40.0, cnn={"filters": 8}), seed=5)
-    assert (cnn.cell_size, cnn.filters, cnn.seed) == (40.0, 8, 5)
+    assert set(METHODS) == {"nearest", "idw", "linear", "kriging", "cnn"}
     with pytest.raises(InputError, match="unknown spatial method"):
         make_interpolator("spline")
+    with pytest.raises(InputError, match="no parameter 'radius'"):
+        make_interpolator("idw", {"radius": 50.0})
+
+
+def test_make_interpolator_imports_the_cnn_when_asked():
+    pytest.importorskip("torch")
+    cnn = make_interpolator("cnn", {"cell_size": 40.0, "filters": 8}, seed=5)
+    assert (cnn.cell_size, cnn.filters, cnn.seed) == (40.0, 8, 5)
 
 
 def test_bad_inputs_are_reported():
@@ -258,5 +214,7 @@ def test_bad_inputs_are_reported():
         IDWInterpolator().fit(([0.0, 1.0], [0.0, 1.0]), [1.0, 2.0, 3.0])
     with pytest.raises(InputError, match="variogram model"):
         KrigingInterpolator(variogram_model="cubic").fit(([0, 1, 2], [0, 1, 0]), [1, 2, 3])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         NearestInterpolator().predict(([0.0], [0.0]))
+    with pytest.raises(InputError, match="groups"):
+        IDWInterpolator().fit(([0.0, 1.0], [0.0, 1.0]), [1.0, 2.0], groups=["a"])

@@ -21,12 +21,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .grid import sample
 from .parallel import CELL_CHUNK, chunk_slices
 
 
 def row_blocks(ny: int, nx: int, cells: int | None = None) -> list[slice]:
-    """Consecutive blocks of whole rows of a ``(ny, nx)`` grid, about ``cells`` cells each
-    (default :data:`CELL_CHUNK`; a block has at least one row)."""
+    """Consecutive blocks of whole rows of a ``(ny, nx)`` grid.
+
+    Each block holds about ``cells`` cells (default :data:`CELL_CHUNK`) and at least one row.
+    """
     return chunk_slices(ny, max(1, (cells or CELL_CHUNK) // max(nx, 1)))
 
 
@@ -104,9 +107,11 @@ class CubeWriter:
 
 
 class InMemoryCube:
-    """The in-memory counterpart of :class:`CubeWriter`, with the same ``write`` and
-    ``close``; ``time=None`` with ``n_time`` makes a cube without a time coordinate, with
-    neither a ``(y, x)`` map."""
+    """The in-memory counterpart of :class:`CubeWriter`, with the same ``write`` and ``close``.
+
+    ``time=None`` with ``n_time`` makes a cube without a time coordinate, with neither a
+    ``(y, x)`` map.
+    """
 
     def __init__(self, time, y, x, name="displacement", attrs=None, n_time=None):
         self.coords = {"y": np.asarray(y, dtype=float), "x": np.asarray(x, dtype=float)}
@@ -119,9 +124,11 @@ class InMemoryCube:
         self.name, self.attrs = name, dict(attrs or {})
 
     def write(self, rows: slice, block) -> None:
+        """Write ``block``, shape ``(time, rows, x)`` or ``(rows, x)``, at the rows ``rows``."""
         self.values[..., rows, :] = block
 
     def close(self) -> xr.DataArray:
+        """The cube, as a DataArray in memory."""
         return xr.DataArray(self.values, dims=self.dims, coords=self.coords, name=self.name,
                             attrs=self.attrs)
 
@@ -149,8 +156,10 @@ def open_cube(path, name="displacement") -> xr.DataArray:
 
 
 def store(cube: xr.DataArray, path, name=None) -> xr.DataArray:
-    """Write a ``(time, y, x)`` cube (in memory or lazy) to ``path`` block by block and
-    return it read back lazily, with its attributes and non-index coordinates."""
+    """Write a ``(time, y, x)`` cube (in memory or lazy) to ``path`` block by block.
+
+    Returns the cube read back lazily, with its attributes and non-index coordinates.
+    """
     cube = cube.transpose("time", "y", "x")
     name = name or cube.name or "displacement"
     with CubeWriter(path, cube["time"].values, cube["y"].values, cube["x"].values, name=name,
@@ -181,8 +190,10 @@ def blocks(cube: xr.DataArray, rows: int | None = None):
 
 
 def cells(cube: xr.DataArray, iy, ix) -> np.ndarray:
-    """Series of the cells ``(iy[k], ix[k])`` of a cube, shape ``(n, time)``, reading only the
-    blocks that hold them."""
+    """Series of the cells ``(iy[k], ix[k])`` of a cube, shape ``(n, time)``.
+
+    Only the blocks that hold them are read.
+    """
     iy = np.asarray(iy, dtype=int)
     ix = np.asarray(ix, dtype=int)
     picked = cube.transpose("time", "y", "x").isel(y=xr.DataArray(iy, dims="cell"),
@@ -198,8 +209,10 @@ def with_data(cube: xr.DataArray) -> np.ndarray:
 def regrid(field: xr.DataArray, time, y, x, store=None) -> xr.DataArray:
     """A ``(time, y, x)`` field at other epochs (nearest) and cell centres (bilinear).
 
-    Done one block of the target's rows at a time, reading only the rows of ``field`` around
-    each block, so a field opened lazily from disk (or Dask-backed) is never loaded whole.
+    Done one block of the target's rows at a time with :func:`insarfusion.grid.sample`, which
+    reads only the rows of ``field`` around each block, so a field opened lazily from disk (or
+    Dask-backed) is never loaded whole. Cells beyond the field's outermost cell centres are
+    NaN.
 
     Parameters
     ----------
@@ -217,12 +230,10 @@ def regrid(field: xr.DataArray, time, y, x, store=None) -> xr.DataArray:
     time = np.asarray(time)
     y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
     field = field.sel(time=time, method="nearest").transpose("time", "y", "x")
-    fy = field["y"].values
-    step = float(np.abs(np.diff(fy)).max()) if fy.size > 1 else 0.0
     attrs = {k: v for k, v in field.attrs.items() if isinstance(v, (str, int, float))}
     with new_cube(store, time, y, x, name=field.name or "displacement", attrs=attrs) as sink:
         for rows in row_blocks(y.size, x.size):
-            lo, hi = y[rows].min() - step, y[rows].max() + step
-            near = field.isel(y=np.flatnonzero((fy >= lo) & (fy <= hi)))
-            sink.write(rows, near.interp(x=x, y=y[rows]).values)
+            cy, cx = np.meshgrid(y[rows], x, indexing="ij")
+            values = sample(field, cx.ravel(), cy.ravel())  # (cells, time)
+            sink.write(rows, values.T.reshape(time.size, rows.stop - rows.start, x.size))
     return sink.close()

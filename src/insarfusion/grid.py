@@ -137,3 +137,113 @@ def points_to_grid(grid, x, y, values, min_weight=1e-6):
     count = np.asarray((W > 0).sum(axis=1)).reshape(ny, nx)
     out = out.T.reshape(vals.shape[1], ny, nx)
     return (out[0] if single else out), count
+
+
+def cell_centres(grid):
+    """``x``, ``y`` of every cell centre of a grid, row-major (ny*nx,), metres."""
+    gx, gy = np.meshgrid(grid["x"].values, grid["y"].values)
+    return gx.ravel(), gy.ravel()
+
+
+def _bracket(centres, at, outside):
+    """Per point, the two cells around it along one axis and their bilinear weights.
+
+    Parameters
+    ----------
+    centres : ndarray, shape (k,)
+        Cell centres along the axis, ascending or descending.
+    at : ndarray, shape (n,)
+        Coordinates of the points along the axis.
+    outside : {"nan", "edge"}
+        Whether points beyond the outermost centres are marked outside or clamped.
+
+    Returns
+    -------
+    low, high : ndarray of int, shape (n,)
+        Indices (into ``centres``) of the cells at the lower and the higher coordinate.
+    weight_low, weight_high : ndarray, shape (n,)
+        Their weights (summing to one).
+    nearest : ndarray of int, shape (n,)
+        Index of the nearest cell (ties go to the higher coordinate).
+    beyond : ndarray of bool, shape (n,)
+        Points beyond the outermost centres (all False with ``"edge"``).
+    """
+    descending = centres.size > 1 and centres[0] > centres[-1]
+    ascending = centres[::-1] if descending else centres
+    beyond = (at < ascending[0]) | (at > ascending[-1])
+    if outside == "edge":
+        beyond[:] = False
+    at = np.clip(at, ascending[0], ascending[-1])
+    low = np.clip(np.searchsorted(ascending, at, side="right") - 1, 0,
+                  max(ascending.size - 2, 0))
+    high = np.minimum(low + 1, ascending.size - 1)
+    span = ascending[high] - ascending[low]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight_high = np.where(span > 0, (at - ascending[low]) / span, 0.0)
+    # as pandas' nearest look-up: a tie goes to the higher coordinate
+    nearest = np.where(ascending[high] - at <= at - ascending[low], high, low)
+    if descending:
+        low, high, nearest = (ascending.size - 1 - i for i in (low, high, nearest))
+    return low, high, 1.0 - weight_high, weight_high, nearest, beyond
+
+
+def sample(field: xr.DataArray, x, y, outside="nan", fallback=None) -> np.ndarray:
+    """Bilinear samples of a gridded field at points.
+
+    The four cell centres around each point are weighted bilinearly, as
+    :class:`scipy.interpolate.RegularGridInterpolator` does; a cell of weight zero does not
+    count (a point on a cell centre takes that cell's value, whatever its neighbours). A point
+    is NaN where a cell of non-zero weight is NaN. Only the rows and columns around the points
+    are read, so a field opened lazily (Dask, NetCDF) is not loaded whole.
+
+    Parameters
+    ----------
+    field : xarray.DataArray
+        Dims ``y`` and ``x`` (cell centres, metres, ascending or descending) and any others
+        (e.g. ``time``); mm.
+    x, y : array_like, shape (n,)
+        Points, metres.
+    outside : {"nan", "edge"}
+        Points beyond the outermost cell centres: NaN, or the value at the nearest point of
+        the edge (the coordinates are clamped).
+    fallback : {None, "nearest"}
+        ``"nearest"``: where the bilinear value is NaN, the nearest cell's value (which may
+        be NaN too).
+
+    Returns
+    -------
+    ndarray, shape (n,) or (n, *other)
+        ``(n,)`` for a ``(y, x)`` field, ``(n, n_time)`` for a ``(time, y, x)`` one, mm; NaN
+        at points with a NaN coordinate.
+    """
+    if outside not in ("nan", "edge"):
+        raise ValueError(f"outside must be 'nan' or 'edge', got {outside!r}")
+    if fallback not in (None, "nearest"):
+        raise ValueError(f"fallback must be None or 'nearest', got {fallback!r}")
+    x = np.atleast_1d(np.asarray(x, dtype=float)).ravel()
+    y = np.atleast_1d(np.asarray(y, dtype=float)).ravel()
+    field = field.transpose(..., "y", "x")
+    ylow, yhigh, wy_low, wy_high, ynear, ybeyond = _bracket(field["y"].values, y, outside)
+    xlow, xhigh, wx_low, wx_high, xnear, xbeyond = _bracket(field["x"].values, x, outside)
+    # the window of rows and columns the points need, read once
+    rows = np.unique(np.concatenate([ylow, yhigh]))
+    cols = np.unique(np.concatenate([xlow, xhigh]))
+    window = np.asarray(field.isel(y=rows, x=cols).values, dtype=float)
+    window = np.moveaxis(window, (-2, -1), (0, 1))  # (rows, cols, *other)
+    r = {k: np.searchsorted(rows, i) for k, i in (("low", ylow), ("high", yhigh),
+                                                 ("near", ynear))}
+    c = {k: np.searchsorted(cols, i) for k, i in (("low", xlow), ("high", xhigh),
+                                                 ("near", xnear))}
+    extra = (None,) * (window.ndim - 2)
+    out = np.zeros((x.size,) + window.shape[2:])
+    # summed in RegularGridInterpolator's order, so the numbers are the same
+    for row, wy in (("low", wy_low), ("high", wy_high)):
+        for col, wx in (("low", wx_low), ("high", wx_high)):
+            weight = (wy * wx)[(slice(None),) + extra]
+            values = window[r[row], c[col]]
+            out = out + np.where(weight > 0, values, 0.0) * weight
+    out[ybeyond | xbeyond] = np.nan
+    if fallback == "nearest":
+        out = np.where(np.isfinite(out), out, window[r["near"], c["near"]])
+    out[~(np.isfinite(x) & np.isfinite(y))] = np.nan
+    return out
