@@ -167,6 +167,7 @@ def child(case: Path, profile: str, result: Path, run_dir: Path, compare: bool,
     memory: dict = {}
     meter.open()
     from insarfusion import pipeline, spatial
+    from insarfusion.grid import cell_centres
     from insarfusion.config import load_config
     from insarfusion.log import setup_logging
     memory["imports"] = meter.close()
@@ -232,7 +233,7 @@ def child(case: Path, profile: str, result: Path, run_dir: Path, compare: bool,
     state = captured["state"]
     x, y, data, _ = state.all_points()
     mask = spatial.hull_mask(state.grid, x, y, cfg.spatial.mask_buffer_m).values
-    cx, cy = spatial._cell_centres(state.grid)
+    cx, cy = cell_centres(state.grid)
     cells = int(mask.sum())
     sizes = {"points": int(x.size), "epochs": int(data.shape[1]),
              "points_per_dataset": {n: int(ds.sizes["point"])
