@@ -28,8 +28,8 @@ import numpy as np
 from scipy.spatial import Delaunay, cKDTree
 
 from insarfusion.cnn import CNNFusion
-from insarfusion.model_selection import spatial_blocks
 from insarfusion.grid import make_grid
+from insarfusion.model_selection import spatial_blocks
 
 CELL = 20.22
 SIDE = 75 * CELL

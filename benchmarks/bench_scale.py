@@ -167,8 +167,8 @@ def child(case: Path, profile: str, result: Path, run_dir: Path, compare: bool,
     memory: dict = {}
     meter.open()
     from insarfusion import pipeline, spatial
-    from insarfusion.grid import cell_centres
     from insarfusion.config import load_config
+    from insarfusion.grid import cell_centres
     from insarfusion.log import setup_logging
     memory["imports"] = meter.close()
     setup_logging(False)
