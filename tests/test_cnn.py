@@ -180,3 +180,22 @@ def test_inference_in_bands_on_disk_equals_in_memory(tmp_path):
     for a, b in ((in_memory.fused_, on_disk.fused_), (in_memory.fused_std_, on_disk.fused_std_)):
         np.testing.assert_array_equal(a.values.astype("float32"), b.values)
     np.testing.assert_allclose(on_disk.predict((x, y)), in_memory.predict((x, y)), atol=1e-4)
+
+
+def test_inference_runs_on_the_client_of_the_execution(monkeypatch):
+    from insarfusion.cnn import inference
+
+    seen = []
+    in_process = inference.for_each_result
+
+    def spy(func, chunks, consume, client=None, **shared):
+        seen.append(client)
+        return in_process(func, chunks, consume, None, **shared)
+
+    monkeypatch.setattr(inference, "for_each_result", spy)
+    x, y, data, _, groups = interleaved_points(n_time=2)
+    client = object()  # stands for a Dask client; the spy runs the bands here
+    with parallel.execution(client=client):
+        CNNFusion(**dict(TINY, epochs=1)).fit((x, y), data, groups)
+    CNNFusion(**dict(TINY, epochs=1)).fit((x, y), data, groups)
+    assert seen == [client, None]
