@@ -163,8 +163,8 @@ def _test_rmse(net, patches, scale, batch_size):
             inputs, base, target, hidden_obs, _ = patches.batch(chunk,
                                                                 patches.fixed_hidden[chunk])
             epoch_scale = torch.from_numpy(scale[patches.starts[chunk, 0]].astype(np.float32))
-            err = (base + net(inputs) - target) * epoch_scale.to(patches.device)[:, None, None,
-                                                                                 None]
+            epoch_scale = epoch_scale.to(patches.device)[:, None, None, None]
+            err = (base + net(inputs) - target) * epoch_scale
             test_sq += float((err ** 2 * hidden_obs).sum())
             test_n += float(hidden_obs.sum())
     return float(np.sqrt(test_sq / test_n)) if test_n else float("nan")
