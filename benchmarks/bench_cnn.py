@@ -153,7 +153,7 @@ def run(quick=False, seed=0, **cnn_params):
             results[name].update(train=model.history_["train_seconds"],
                                  infer=model.history_["predict_seconds"],
                                  epochs=len(model.history_["train_loss"]),
-                                 test_rmse=model.test_rmse_)
+                                 test_rmse=model.test_rmse_mm_)
     print(f"points: A {np.sum(groups == 'A')}, B {np.sum(groups == 'B')}; epochs {n_time}; "
           f"grid {grid.sizes['y']} x {grid.sizes['x']}; held-out points {held.sum()}")
     print(f"{'method':24s} {'grid RMSE':>10s} {'held-out':>10s} {'fit s':>8s}")

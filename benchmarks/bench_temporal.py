@@ -2,9 +2,11 @@
 
 Synthetic landslide series (trend + seasonal term + a smooth mid-series acceleration + 1–2 mm
 noise) on 57 irregular acquisition dates with per-point gaps, resampled onto the 12-day grid
-spanning them. A share of the interior acquisition dates is hidden from every series
-(``model_selection.holdout_epochs``); each method is fitted on the rest, timed, and scored on the
-hidden observations (held-out RMSE) and against the noise-free truth on the grid.
+spanning them. Each method is scored by ``model_selection.cross_val_score`` with an
+``EpochHoldout`` (a share of the interior acquisition dates hidden from every series, the same
+for every method): fitted on the rest and scored on the hidden observations (held-out RMSE),
+timed; the fitted resampler then predicts the 12-day grid (timed) and is scored against the
+noise-free truth there.
 
 Run: ``python benchmarks/bench_temporal.py [--n-series 100000] [--threads 2]``.
 """
@@ -20,7 +22,8 @@ import time
 import numpy as np
 import torch
 
-from insarfusion.model_selection import holdout_epochs
+from insarfusion.metrics import rmse
+from insarfusion.model_selection import EpochHoldout, cross_val_score
 from insarfusion.temporal import LinearResampler, LSTMResampler, PchipResampler, rezero_series
 
 START = np.datetime64("2015-03-12")
@@ -60,11 +63,6 @@ def gap_patterns(n_time, n_patterns, rng):
     return patterns
 
 
-def rmse(a, b):
-    diff = (a - b)[np.isfinite(a - b)]
-    return float(np.sqrt(np.mean(diff**2)))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-series", type=int, default=100_000)
@@ -88,11 +86,10 @@ def main():
     noisy[~patterns[rng.integers(0, len(patterns), args.n_series)]] = np.nan
     truth_grid = rezero_series(np.stack([np.interp(grid_days, days, c) for c in clean[:2000]]))
 
-    hidden = holdout_epochs(time_obs, args.holdout_fraction, args.seed)
-    train = noisy.copy()
-    train[:, hidden] = np.nan
+    cv = EpochHoldout(fraction=args.holdout_fraction, seed=args.seed)
+    _, hidden = next(cv.split(time_obs))
     print(f"{args.n_series} series x {days.size} epochs ({np.isnan(noisy).mean():.1%} missing) "
-          f"-> {grid.size} epochs of 12 days; {hidden.sum()} epochs held out; "
+          f"-> {grid.size} epochs of 12 days; {hidden.size} epochs held out; "
           f"torch threads {torch.get_num_threads()}; {platform.processor() or platform.machine()}"
           f", {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
 
@@ -103,23 +100,24 @@ def main():
                               progress=False),
     }
     results = {}
-    for name, resampler in resamplers.items():
+    for name, estimator in resamplers.items():
         tic = time.perf_counter()
-        resampler.fit(time_obs, train)
+        scored = cross_val_score(estimator, time_obs, noisy, cv)
         fit_s = time.perf_counter() - tic
+        resampler = scored.fitted[0]
         tic = time.perf_counter()
         on_grid = resampler.predict(grid)
         predict_s = time.perf_counter() - tic
-        heldout = resampler.predict(time_obs[hidden])
         results[name] = {
-            "fit_s": round(fit_s, 2),
+            "fit_heldout_s": round(fit_s, 2),
             "predict_grid_s": round(predict_s, 2),
             "series_per_s": round(args.n_series / predict_s),
-            "heldout_rmse_mm": round(rmse(heldout, noisy[:, hidden]), 3),
-            "truth_rmse_mm": round(rmse(rezero_series(on_grid[:2000]), truth_grid), 3),
+            "heldout_rmse_mm": round(scored.rmse, 3),
+            "n_heldout": scored.n_predicted,
+            "truth_rmse_mm": round(rmse(rezero_series(on_grid[:2000]) - truth_grid), 3),
         }
         if name == "lstm":
-            results[name].update(epochs_run=len(resampler.history_),
+            results[name].update(epochs_run=len(resampler.history_["train_loss"]),
                                  best_epoch=resampler.best_epoch_,
                                  test_rmse_mm=round(resampler.test_rmse_mm_, 3))
         if name == "pchip":

@@ -7,13 +7,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from insarfusion import parallel  # noqa: E402
 from insarfusion.cnn import CNNFusion  # noqa: E402
 from insarfusion.errors import InputError  # noqa: E402
+from insarfusion.estimators import NotFittedError  # noqa: E402
 from insarfusion.model_selection import spatial_blocks  # noqa: E402
 
 CELL = 20.0
-TINY = dict(cell_size=CELL, filters=8, patch_size=16, n_patches=40, epochs=3, batch_size=8,
-            mc_samples=8, max_train_seconds=None, device="cpu")
+TINY = dict(cell_size_m=CELL, filters=8, patch_size=16, n_patches=40, epochs=3, batch_size=8,
+            mc_samples=8, max_train_seconds=None, device="cpu", progress=False)
 
 
 @pytest.fixture(autouse=True)
@@ -57,9 +59,9 @@ def test_fused_shapes_and_coordinates():
     assert np.isfinite(model.fused_.values).all()
     assert (model.fused_std_.values >= 0).all()
     assert model.datasets_ == ["A", "B"]
-    assert model.grid() is model.fused_
     assert len(model.history_["train_loss"]) == len(model.history_["val_loss"]) <= 3
-    assert np.isfinite(model.test_rmse_)
+    assert np.isfinite(model.test_rmse_mm_)
+    assert model.best_epoch_ == model.history_["best_epoch"]
 
 
 def test_single_epoch_gives_2d_field_and_1d_prediction():
@@ -117,10 +119,13 @@ def test_tiles_leave_no_seams():
 def test_predict_at_cell_centres_equals_fused():
     x, y, data, _, groups = interleaved_points()
     model = CNNFusion(**TINY).fit((x, y), data, groups)
+    assert CNNFusion.provides_std and not CNNFusion.parallel_predict
     gx, gy = np.meshgrid(model.grid_["x"].values, model.grid_["y"].values)
-    values = model.predict((gx.ravel(), gy.ravel()))
-    expected = model.fused_.values.reshape(4, -1).T
-    np.testing.assert_allclose(values, expected, rtol=0, atol=1e-9)
+    values, std = model.predict((gx.ravel(), gy.ravel()), return_std=True)
+    # cells of 20 m: the centres are exact in binary, so the samples are the cells themselves
+    np.testing.assert_array_equal(values, model.fused_.values.reshape(4, -1).T)
+    np.testing.assert_array_equal(std, model.fused_std_.values.reshape(4, -1).T)
+    np.testing.assert_array_equal(model.predict((gx.ravel(), gy.ravel())), values)
     # halfway between two centres: the mean of the two
     mid = model.predict(([gx[3, 3] + CELL / 2], [gy[3, 3]]))
     np.testing.assert_allclose(mid[0], model.fused_.values[:, 3, 3:5].mean(axis=1), atol=1e-9)
@@ -160,7 +165,7 @@ def test_bad_inputs_are_rejected():
         CNNFusion(**TINY).fit((x, y), data, groups[:-1])
     with pytest.raises(InputError):
         CNNFusion(**dict(TINY, patch_size=18)).fit((x, y), data, groups)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(NotFittedError):
         CNNFusion().predict((x, y))
 
 
@@ -168,9 +173,29 @@ def test_inference_in_bands_on_disk_equals_in_memory(tmp_path):
     x, y, data, _, groups = interleaved_points(n_time=3, noise=0.5)
     params = dict(TINY, tile_size=8)                       # several bands of rows
     in_memory = CNNFusion(**params).fit((x, y), data, groups)
-    on_disk = CNNFusion(**params).fit((x, y), data, groups, store=tmp_path / "fused.nc")
+    with parallel.execution(scratch=tmp_path):
+        on_disk = CNNFusion(**params).fit((x, y), data, groups)
     assert on_disk.fused_.chunks is not None               # a lazy view of the file
-    assert (tmp_path / "fused_std.nc").exists()
+    assert (tmp_path / "cnn_fused.nc").exists() and (tmp_path / "cnn_fused_std.nc").exists()
     for a, b in ((in_memory.fused_, on_disk.fused_), (in_memory.fused_std_, on_disk.fused_std_)):
         np.testing.assert_array_equal(a.values.astype("float32"), b.values)
     np.testing.assert_allclose(on_disk.predict((x, y)), in_memory.predict((x, y)), atol=1e-4)
+
+
+def test_inference_runs_on_the_client_of_the_execution(monkeypatch):
+    from insarfusion.cnn import inference
+
+    seen = []
+    in_process = inference.for_each_result
+
+    def spy(func, chunks, consume, client=None, **shared):
+        seen.append(client)
+        return in_process(func, chunks, consume, None, **shared)
+
+    monkeypatch.setattr(inference, "for_each_result", spy)
+    x, y, data, _, groups = interleaved_points(n_time=2)
+    client = object()  # stands for a Dask client; the spy runs the bands here
+    with parallel.execution(client=client):
+        CNNFusion(**dict(TINY, epochs=1)).fit((x, y), data, groups)
+    CNNFusion(**dict(TINY, epochs=1)).fit((x, y), data, groups)
+    assert seen == [client, None]

@@ -1,26 +1,13 @@
-"""Temporal resamplers: exact answers for the interpolators, the LSTM on tiny synthetic sets."""
+"""The interpolating resamplers: exact answers; and the small synthetic sets other tests use."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import xarray as xr
 from scipy.interpolate import PchipInterpolator
 
-from insarfusion.config import LSTMConfig, TemporalConfig
 from insarfusion.dataset import point_dataset
-from insarfusion.temporal import (
-    LinearResampler,
-    LSTMResampler,
-    PchipResampler,
-    choose_resampler,
-    make_resampler,
-    resample_dataset,
-    score_resamplers,
-)
-
-torch.set_num_threads(1)
+from insarfusion.temporal import LinearResampler, PchipResampler
 
 START = np.datetime64("2015-03-12")
 
@@ -150,7 +137,7 @@ def test_single_jump_does_not_overshoot():
         assert ((predicted >= low) & (predicted <= high)).all(), cls.__name__
 
 
-# -- datasets and scoring --------------------------------------------------------------------
+# -- a small point dataset (also used by test_resampling, test_lstm, test_parallel) -------
 
 
 def small_dataset(n_point=30, n_time=25, seed=0, noise_mm=1.0):
@@ -162,115 +149,3 @@ def small_dataset(n_point=30, n_time=25, seed=0, noise_mm=1.0):
     ds = point_dataset(noisy, dates(days), lon=lon, lat=np.full(n_point, 40.07), incidence=35.0,
                        heading=-170.0, name="csk", band="X", technique="PSI")
     return ds, days, clean
-
-
-def test_resample_dataset_rezero_and_metadata():
-    ds, days, _ = small_dataset()
-    epochs = dates(np.arange(12, 589, 12))
-    out = resample_dataset(ds, epochs, LinearResampler())
-    assert out["displacement"].dims == ("point", "time")
-    np.testing.assert_array_equal(out["time"].values, epochs.astype("datetime64[ns]"))
-    np.testing.assert_allclose(out["displacement"].values[:, 0], 0.0)
-    assert out.attrs == ds.attrs
-    np.testing.assert_array_equal(out["lon"].values, ds["lon"].values)
-    np.testing.assert_array_equal(out["velocity"].values, ds["velocity"].values)
-    raw = resample_dataset(ds, epochs, LinearResampler(), rezero=False)
-    expected = LinearResampler().fit(ds["time"].values, ds["displacement"].values).predict(epochs)
-    np.testing.assert_allclose(raw["displacement"].values, expected)
-    np.testing.assert_allclose(out["displacement"].values, expected - expected[:, :1])
-
-
-def test_score_resamplers_shape_and_choice():
-    ds, days, clean = small_dataset(n_point=40)
-    epochs = np.arange(0, 601, 12)
-    truth_values = np.array([np.interp(epochs, days, c) for c in clean])
-    truth = xr.DataArray(truth_values, dims=("point", "time"),
-                         coords={"point": ds["point"].values, "time": dates(epochs)})
-    config = TemporalConfig(lstm=LSTMConfig(layers=1, units=4, epochs=2, max_train_series=20))
-    scores = score_resamplers(ds, methods=("linear", "pchip", "lstm"), holdout_fraction=0.2,
-                              config=config, truth=truth)
-    assert set(scores) == {"linear", "pchip", "lstm"}
-    for score in scores.values():
-        assert score["heldout_rmse_mm"] > 0 and np.isfinite(score["heldout_rmse_mm"])
-        assert score["n_heldout"] > 0 and np.isfinite(score["truth_rmse_mm"])
-    # noise of 1 mm: interpolators land near sqrt(1.5) mm, far below the series' spread
-    assert scores["linear"]["heldout_rmse_mm"] < 3.0
-    assert choose_resampler(scores) == min(scores, key=lambda m: scores[m]["heldout_rmse_mm"])
-    assert choose_resampler({"a": {"heldout_rmse_mm": 2.0}, "b": {"heldout_rmse_mm": 1.0}}) == "b"
-
-
-def test_make_resampler():
-    assert isinstance(make_resampler("linear"), LinearResampler)
-    assert isinstance(make_resampler("pchip"), PchipResampler)
-    lstm = make_resampler("lstm", TemporalConfig(lstm=LSTMConfig(units=7)), seed=3)
-    assert (lstm.units, lstm.layers, lstm.learning_rate, lstm.seed) == (7, 3, 0.008, 3)
-    assert make_resampler("lstm").get_params()["recurrent_dropout"] == 0.2
-    with pytest.raises(ValueError, match="auto"):
-        make_resampler("auto")
-    with pytest.raises(ValueError, match="unknown"):
-        make_resampler("spline")
-
-
-# -- LSTM ------------------------------------------------------------------------------------
-
-
-def tiny_lstm(**kwargs):
-    params = dict(layers=2, units=8, epochs=2, batch_size=8, max_train_series=40, progress=False,
-                  n_threads=1)
-    params.update(kwargs)
-    return LSTMResampler(**params)
-
-
-def test_lstm_runs_and_is_reproducible():
-    days = irregular_days(20)
-    _, values = landslide_series(days, 30, seed=4)
-    values[np.random.default_rng(4).random(values.shape) < 0.1] = np.nan
-    values[0, 1:] = np.nan  # a single observation: NaN out
-    query = dates(np.arange(0, 701, 12))
-    first = tiny_lstm(seed=1).fit(dates(days), values).predict(query)
-    second = tiny_lstm(seed=1).fit(dates(days), values).predict(query)
-    other = tiny_lstm(seed=2).fit(dates(days), values).predict(query)
-    assert first.shape == (30, query.size)
-    np.testing.assert_array_equal(first, second)
-    assert not np.allclose(first[1:], other[1:])
-    assert np.isnan(first[0]).all() and np.isfinite(first[1:]).all()
-    # observed dates come back as observed
-    both = np.isfinite(values[1:, 0])
-    np.testing.assert_array_equal(first[1:, 0][both], values[1:, 0][both])
-
-
-def test_lstm_recurrent_dropout_only_in_training():
-    resampler = tiny_lstm(recurrent_dropout=0.5, dropout=0.0)
-    days = irregular_days(12)
-    _, values = landslide_series(days, 10, seed=5)
-    resampler.fit(dates(days), values)
-    network = resampler.network_
-    x = torch.randn(3, 12, 4)
-    query = resampler._query_tensors(resampler.days_, "cpu")
-    network.eval()
-    with torch.no_grad():
-        np.testing.assert_array_equal(network(x, *query).numpy(), network(x, *query).numpy())
-        network.train()
-        torch.manual_seed(0)
-        assert not torch.equal(network(x, *query), network(x, *query))
-    network.eval()
-
-
-def test_lstm_beats_series_mean_on_heldout_epochs():
-    days = irregular_days(40, seed=6, span=1000)
-    clean, noisy = landslide_series(days, 400, seed=6, noise_mm=1.0)
-    hidden = np.zeros(days.size, dtype=bool)
-    hidden[np.random.default_rng(6).choice(np.arange(1, days.size - 1), 6, replace=False)] = True
-    train = noisy.copy()
-    train[:, hidden] = np.nan
-    resampler = tiny_lstm(layers=2, units=16, epochs=8, batch_size=32, max_train_series=400,
-                          learning_rate=0.01, seed=0)
-    predicted = resampler.fit(dates(days), train).predict(dates(days[hidden]))
-    lstm_rmse = np.sqrt(np.mean((predicted - noisy[:, hidden]) ** 2))
-    mean_rmse = np.sqrt(np.mean((np.nanmean(train, axis=1, keepdims=True) - noisy[:, hidden]) ** 2))
-    linear = LinearResampler().fit(dates(days), train).predict(dates(days[hidden]))
-    linear_rmse = np.sqrt(np.mean((linear - noisy[:, hidden]) ** 2))
-    assert lstm_rmse < 0.15 * mean_rmse
-    assert lstm_rmse < 2.0 * linear_rmse
-    assert resampler.history_[-1]["val_loss"] < resampler.history_[0]["val_loss"] * 1.5
-    assert np.isfinite(resampler.test_rmse_mm_)

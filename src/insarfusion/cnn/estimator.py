@@ -1,0 +1,327 @@
+"""The CNN fusion estimator (see :mod:`insarfusion.cnn` for the method)."""
+
+from __future__ import annotations
+
+import time as _time
+import warnings
+
+import numpy as np
+
+from ..errors import InputError
+from ..estimators import SpatialInterpolator, check_coordinates, check_point_data
+from ..grid import DEFAULT_CELL_SIZE, make_grid, points_to_grid
+from ..log import logger
+from ..parallel import current_client, scratch_file
+from ..torchutil import import_torch, resolve_device, seeded
+from .inference import fuse
+from .network import FILL_SIGMAS, build_network
+from .training import Patches, train_network
+
+
+class CNNFusion(SpatialInterpolator):
+    """Fuse point datasets on a grid with a self-supervised CNN (Khalili et al. 2024, Table 3).
+
+    Parameters
+    ----------
+    cell_size_m : float
+        Grid cell size, metres (Table 3: 20.22 m).
+    conv_layers : int
+        Number of 5×5 encoder convolutions; only 3 (Table 3) is implemented.
+    filters : int
+        Filters per convolution (Table 3: 64).
+    kernel_size : int
+        Side of the encoder kernels, cells (Table 3: 5).
+    dropout : float
+        Dropout rate after every convolution; also used for MC-dropout at inference.
+    learning_rate : float
+        Adam learning rate.
+    batch_size : int
+        Patches per optimisation step (Table 3: 32).
+    epochs : int
+        Maximum passes over the training patches (Table 3: 100).
+    patience : int
+        Early stopping: passes without improvement of the validation loss.
+    patch_size : int
+        Side of the training patches, cells (multiple of 4); half of it is the context
+        margin of inference tiles.
+    tile_size : int
+        Side of the kept core of inference tiles, cells; larger tiles waste less on margins.
+    n_patches : int
+        Patches drawn (random epoch and place), split 80/10/10 into train/validation/test.
+    hide_blocks : int
+        Random squares hidden per training patch (side 1 to ``patch_size // 4`` cells).
+    visible_weight : float
+        Weight of the error on visible observed cells in the loss (hidden cells weigh 1).
+    blind_spot : bool
+        Predict observed cells from their neighbours only (four interleaved views), see the
+        module notes. If False, one view with all cells visible; then give ``visible_weight``
+        a positive value, or the network is never trained on cells it can see.
+    temporal_context : bool
+        Add per dataset the mean over epochs of its normalised values (and its mask) as input
+        channels: a low-noise picture of the deformation pattern (hidden where the epoch's
+        cells are hidden).
+    mc_samples : int
+        Stochastic passes (dropout on) at inference; the product is their mean and
+        ``fused_std_`` their standard deviation. With ``blind_spot`` the passes cycle through
+        the four views, at least twice (observed cells are sampled only by the views hiding
+        them, so by ``mc_samples / 4`` passes). ``0`` or ``1``: one deterministic pass per
+        view, no uncertainty (``fused_std_`` is NaN).
+    max_train_seconds : float or None
+        Training stops after this wall-clock time (then the run depends on the machine's
+        speed; leave it unreached for bit-reproducible runs).
+    seed : int
+        Seeds patch drawing, hidden blocks, initial weights and dropout.
+    device : {"auto", "cpu", "cuda"} or str
+        ``"auto"``: CUDA when available, else CPU.
+    pad : int
+        Cells added around the points' extent when building the grid.
+    progress : bool, optional
+        tqdm progress bars; default only when stderr is a terminal.
+
+    Attributes
+    ----------
+    grid_ : xarray.Dataset
+        The grid (:func:`~insarfusion.grid.make_grid`).
+    fused_ : xarray.DataArray
+        Fused field, mm, dims (time, y, x), or (y, x) when ``data`` was 1-D.
+    fused_std_ : xarray.DataArray
+        MC-dropout standard deviation of the fused field, mm, same dims (NaN if not sampled).
+    history_ : dict
+        ``train_loss`` and ``val_loss``: per epoch run (normalised units); ``best_epoch``:
+        the 0-based epoch whose weights were kept; ``train_seconds``, ``predict_seconds``.
+    best_epoch_ : int
+        ``history_["best_epoch"]``.
+    test_rmse_mm_ : float
+        RMSE on the hidden observed cells of the test patches, mm.
+    network_ : torch.nn.Module
+        The trained network.
+    datasets_ : list of str
+        The dataset (group) of each input channel pair.
+    center_, scale_ : ndarray, shape (n_time,)
+        Per-epoch centre and scale of the normalisation, mm.
+    """
+
+    provides_std = True
+    parallel_predict = False
+
+    def __init__(self, cell_size_m=DEFAULT_CELL_SIZE, conv_layers=3, filters=64, kernel_size=5,
+                 dropout=0.1, learning_rate=1e-3, batch_size=32, epochs=100, patience=10,
+                 patch_size=64, tile_size=256, n_patches=320, hide_blocks=12, visible_weight=0.0,
+                 blind_spot=True, temporal_context=True, mc_samples=8, max_train_seconds=None,
+                 seed=0, device="auto", pad=2, progress=None):
+        self.cell_size_m = cell_size_m
+        self.conv_layers = conv_layers
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.patch_size = patch_size
+        self.tile_size = tile_size
+        self.n_patches = n_patches
+        self.hide_blocks = hide_blocks
+        self.visible_weight = visible_weight
+        self.blind_spot = blind_spot
+        self.temporal_context = temporal_context
+        self.mc_samples = mc_samples
+        self.max_train_seconds = max_train_seconds
+        self.seed = seed
+        self.device = device
+        self.pad = pad
+        self.progress = progress
+
+    def _check_params(self):
+        if self.conv_layers != 3:
+            raise InputError(f"CNNFusion implements 3 convolutional layers, got {self.conv_layers}")
+        if self.patch_size < 8 or self.patch_size % 4:
+            raise InputError(f"patch_size must be a multiple of 4 and at least 8, got {self.patch_size}")
+        if self.kernel_size % 2 == 0:
+            raise InputError(f"kernel_size must be odd, got {self.kernel_size}")
+        if self.tile_size < 1:
+            raise InputError(f"tile_size must be positive, got {self.tile_size}")
+        if not self.blind_spot and self.visible_weight <= 0:
+            logger.warning("CNN fusion: blind_spot=False with visible_weight=0 leaves visible "
+                           "cells untrained")
+        if self.n_patches < 10:
+            raise InputError(f"n_patches must be at least 10 (80/10/10 split), got {self.n_patches}")
+
+    def _grid_inputs(self, x, y, values, labels):
+        """Grid every dataset; set ``grid_``, ``datasets_``, ``center_``, ``scale_``.
+
+        Returns
+        -------
+        normalised, observed : ndarray, shape (T, D, ny, nx), float32
+            Normalised values (0 where not observed) and observation masks.
+        empty_epochs : ndarray of bool, shape (T,)
+        """
+        self.grid_ = make_grid(x.min(), x.max(), y.min(), y.max(), cell_size=self.cell_size_m,
+                               pad=self.pad)
+        self.datasets_ = sorted({str(g) for g in labels})
+        label_str = labels.astype(str)
+        gridded = np.stack([points_to_grid(self.grid_, x[label_str == name], y[label_str == name],
+                                           values[label_str == name])[0]
+                            for name in self.datasets_], axis=1)  # (T, D, ny, nx)
+        observed = np.isfinite(gridded)
+        self.center_, self.scale_ = _epoch_scaling(gridded)
+        normalised = np.where(observed, (gridded - self.center_[:, None, None, None])
+                              / self.scale_[:, None, None, None], 0.0).astype(np.float32)
+        empty_epochs = ~observed.any(axis=(1, 2, 3))
+        self._context = (_temporal_context(normalised, observed) if self.temporal_context
+                         else _no_context(normalised))
+        if empty_epochs.any():
+            logger.warning("CNN fusion: %d of %d epochs have no data; their fused field is NaN",
+                           int(empty_epochs.sum()), empty_epochs.size)
+        logger.info("CNN fusion: %d datasets (%s) on a %d x %d grid, %d epochs",
+                    len(self.datasets_), ", ".join(self.datasets_), self.grid_.sizes["y"],
+                    self.grid_.sizes["x"], empty_epochs.size)
+        return normalised, observed.astype(np.float32), empty_epochs
+
+    def fit(self, coordinates, data, groups=None):
+        """Grid every dataset, train the network, and fuse every epoch on the whole grid.
+
+        The inference runs in bands of rows on the Dask client of the enclosing
+        :func:`insarfusion.parallel.execution` (in this process without one) and, for several
+        epochs, is written to its scratch folder (``cnn_fused.nc`` and ``cnn_fused_std.nc``;
+        ``fused_`` and ``fused_std_`` are then lazy views of them), else kept in memory.
+
+        Parameters
+        ----------
+        coordinates : tuple of array_like
+            ``(x, y)`` of the points, metres, each (n,).
+        data : array_like, shape (n,) or (n, n_time)
+            Displacement, mm; NaN where a point has no value at an epoch.
+        groups : array_like, shape (n,), optional
+            Dataset label of each point; one pair of input channels per label.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        x, y, values, single, labels = check_point_data(coordinates, data, groups)
+        if not np.isfinite(values).any():
+            raise InputError("data contain no finite value")
+        normalised, observed, empty_epochs = self._grid_inputs(x, y, values, labels)
+        device = resolve_device(self.device)
+        rng = np.random.default_rng(self.seed)
+        with seeded(self.seed, device):
+            n_channels = len(self.datasets_) + len(self._context[0])
+            net = build_network(import_torch(), 2 * n_channels + 2 * len(FILL_SIGMAS),
+                                self.filters, self.kernel_size, self.dropout).to(device)
+            patches = Patches(normalised, observed, self._context, ~empty_epochs,
+                              self.patch_size, self.n_patches, self.hide_blocks, rng, device)
+            self.history_, self.test_rmse_mm_ = train_network(net, patches, rng, self)
+        del patches
+        self.best_epoch_ = self.history_["best_epoch"]
+        start = _time.perf_counter()
+        mean, std = fuse(net, self, normalised, observed, empty_epochs, device,
+                         client=current_client(),
+                         store=None if single else scratch_file("cnn_fused.nc"))
+        self.history_["predict_seconds"] = _time.perf_counter() - start
+        logger.info("CNN fusion: inference on %d epochs took %.1f s", empty_epochs.size,
+                    self.history_["predict_seconds"])
+        self.network_ = net
+        if single:
+            mean, std = (field.isel(time=0, drop=True) for field in (mean, std))
+        self.fused_ = mean
+        self.fused_std_ = std
+        return self
+
+    def predict(self, coordinates, return_std=False):
+        """Sample the fused field (and its std) bilinearly at points.
+
+        Parameters
+        ----------
+        coordinates : tuple of array_like
+            ``(x, y)``, metres, each (m,). Points beyond the outermost cell centres take the
+            edge value.
+        return_std : bool
+            Also return the MC-dropout std sampled the same way (NaN where not sampled).
+
+        Returns
+        -------
+        values : ndarray, shape (m,) or (m, n_time)
+            Displacement, mm.
+        std : ndarray, same shape
+            Only with ``return_std``.
+        """
+        self._check_fitted("fused_")
+        x, y = check_coordinates(coordinates)
+        cell = float(self.grid_.attrs["cell_size"])
+        values = _sample_edge(self.fused_, x, y, cell)
+        if not return_std:
+            return values
+        return values, _sample_edge(self.fused_std_, x, y, cell)
+
+
+def _no_context(normalised):
+    empty = np.zeros((0,) + normalised.shape[2:], dtype=np.float32)
+    return empty, empty
+
+
+def _temporal_context(normalised, observed):
+    """Per-dataset mean over epochs of the normalised values and where it exists.
+
+    Averaging many epochs lowers the noise of the deformation pattern; the network sees it
+    beside each epoch's own values. Hidden cells are hidden here too, so nothing of a
+    hidden cell reaches the input.
+    """
+    count = observed.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, normalised.sum(axis=0) / count, 0.0)
+    return mean.astype(np.float32), (count > 0).astype(np.float32)
+
+
+def _epoch_scaling(gridded):
+    """Per-epoch centre (median) and scale (RMS deviation from it) of observed cells, mm."""
+    flat = gridded.reshape(gridded.shape[0], -1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        center = np.nanmedian(flat, axis=1)
+        scale = np.sqrt(np.nanmean((flat - center[:, None]) ** 2, axis=1))
+    center = np.nan_to_num(center)
+    scale = np.nan_to_num(scale)
+    floor = max(0.1 * float(scale.max()), 1e-3)
+    return center, np.maximum(scale, floor)
+
+
+# TO BE REPLACED by ``insarfusion.grid.sample(field, x, y, outside="edge")`` once that exists
+# (the one cube sampler); kept private here until then.
+def _sample_edge(field, x, y, cell):
+    """Bilinear samples of a (y, x) or (time, y, x) field at points, edge values outside.
+
+    Parameters
+    ----------
+    field : xarray.DataArray
+        On a grid of cell side ``cell`` (``x`` ascending, ``y`` descending cell centres);
+        may be a lazy view of a file: only the rows around the points are read.
+    x, y : ndarray, shape (m,)
+        Points, metres.
+    cell : float
+        Cell size, metres.
+
+    Returns
+    -------
+    ndarray, shape (m,) or (m, n_time)
+    """
+    gx = field["x"].values
+    gy = field["y"].values
+    fc = np.clip((x - gx[0]) / cell, 0, gx.size - 1)
+    fr = np.clip((gy[0] - y) / cell, 0, gy.size - 1)
+    c0 = np.minimum(np.floor(fc).astype(np.int64), max(gx.size - 2, 0))
+    r0 = np.minimum(np.floor(fr).astype(np.int64), max(gy.size - 2, 0))
+    c1 = np.minimum(c0 + 1, gx.size - 1)
+    r1 = np.minimum(r0 + 1, gy.size - 1)
+    first = int(r0.min()) if r0.size else 0
+    rows = np.asarray(field.isel(y=slice(first, int(r1.max(initial=first)) + 1)).values,
+                      dtype=float)
+    rows = rows[None] if rows.ndim == 2 else rows
+    tc = (fc - c0)[:, None]
+    tr = (fr - r0)[:, None]
+    r0, r1 = r0 - first, r1 - first
+    top = rows[:, r0, c0].T * (1 - tc) + rows[:, r0, c1].T * tc
+    bottom = rows[:, r1, c0].T * (1 - tc) + rows[:, r1, c1].T * tc
+    out = top * (1 - tr) + bottom * tr
+    return out[:, 0] if field.ndim == 2 else out

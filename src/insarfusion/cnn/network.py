@@ -1,0 +1,105 @@
+"""The CNN's inputs and network: the multi-scale normalised-convolution fill and the U-net.
+
+The network reads, per dataset, the resampled value and its observation mask, plus the fill
+of all datasets together at each Gaussian scale, and predicts a residual over the blended fill
+(see :mod:`insarfusion.cnn`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Gaussian widths (cells) of the normalised-convolution fill, fine to coarse.
+FILL_SIGMAS = (1.0, 3.0, 8.0)
+
+#: Relative data weight at which a finer fill scale takes over half of the coarser one.
+_FILL_CONFIDENCE = 0.05
+
+
+def _gaussian_kernel(torch, sigma, device):
+    radius = int(np.ceil(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum(), radius
+
+
+def _smooth(torch, images, sigma):
+    """Separable Gaussian blur of (B, C, H, W) images, zero outside (no data there)."""
+    fn = torch.nn.functional
+    kernel, radius = _gaussian_kernel(torch, sigma, images.device)
+    b, c, h, w = images.shape
+    flat = images.reshape(b * c, 1, h, w)
+    flat = fn.conv2d(flat, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    flat = fn.conv2d(flat, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+    return flat.reshape(b, c, h, w)
+
+
+def features(torch, values, masks, n_data):
+    """Input channels and the fill the network's output is added to.
+
+    Parameters
+    ----------
+    values, masks : torch.Tensor, shape (B, C, H, W)
+        Normalised values (0 where not visible) and visibility masks (0/1): the first
+        ``n_data`` channels are the datasets at the epoch, any further ones context channels.
+    n_data : int
+        Number of dataset channels; only these make the fill.
+
+    Returns
+    -------
+    inputs : torch.Tensor, shape (B, 2 C + 2 len(FILL_SIGMAS), H, W)
+        Values, masks, then per scale the fill and its relative data weight.
+    base : torch.Tensor, shape (B, 1, H, W)
+        The coarse-to-fine blended fill (normalised units).
+    """
+    weight = masks[:, :n_data].sum(dim=1, keepdim=True)
+    total = (values[:, :n_data] * masks[:, :n_data]).sum(dim=1, keepdim=True)
+    stacked = torch.cat([total, weight], dim=1)
+    channels = [values, masks]
+    base = None
+    for sigma in FILL_SIGMAS[::-1]:  # coarse first; finer scales override where data are close
+        smooth = _smooth(torch, stacked, sigma)
+        conf = smooth[:, 1:2]
+        fill = smooth[:, 0:1] / conf.clamp_min(1e-6)
+        fill = torch.where(conf > 1e-6, fill, torch.zeros_like(fill))
+        if base is None:
+            base = fill
+        else:
+            alpha = conf / (conf + _FILL_CONFIDENCE)
+            base = alpha * fill + (1 - alpha) * base
+        channels += [fill, conf.clamp_max(1.0)]
+    return torch.cat(channels, dim=1), base
+
+
+
+def build_network(torch, in_channels, filters, kernel_size, dropout):
+    """The U-shaped network: three kernel×kernel convolutions, two max poolings, skips."""
+    nn = torch.nn
+    fn = torch.nn.functional
+    pad = kernel_size // 2
+
+    class FusionNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc1 = nn.Conv2d(in_channels, filters, kernel_size, padding=pad)
+            self.enc2 = nn.Conv2d(filters, filters, kernel_size, padding=pad)
+            self.enc3 = nn.Conv2d(filters, filters, kernel_size, padding=pad)
+            self.merge2 = nn.Conv2d(2 * filters, filters, 1)
+            self.merge1 = nn.Conv2d(2 * filters, filters, 1)
+            self.head = nn.Conv2d(filters, 1, 1)
+            # the untrained network returns the fill unchanged; training adds what helps
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+            self.drop = nn.Dropout(dropout)
+
+        def forward(self, x):
+            e1 = self.drop(fn.relu(self.enc1(x)))
+            e2 = self.drop(fn.relu(self.enc2(fn.max_pool2d(e1, 2))))
+            e3 = self.drop(fn.relu(self.enc3(fn.max_pool2d(e2, 2))))
+            up3 = fn.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False)
+            d2 = self.drop(fn.relu(self.merge2(torch.cat([up3, e2], dim=1))))
+            up2 = fn.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False)
+            d1 = self.drop(fn.relu(self.merge1(torch.cat([up2, e1], dim=1))))
+            return self.head(d1)
+
+    return FusionNet()

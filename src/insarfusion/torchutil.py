@@ -1,0 +1,172 @@
+"""What the two learned estimators (the LSTM resampler and the CNN fusion) share about PyTorch.
+
+* :func:`import_torch` — torch imported on first use, so that the interpolators and the rest
+  of the package never pay for it;
+* :func:`resolve_device` — ``"auto"`` is the GPU where there is one, else the CPU;
+* :func:`threads` — torch's CPU thread count inside a block, restored after;
+* :func:`seeded` — a block whose torch random draws (initial weights, dropout) come from a
+  seed and leave the global generator as it was;
+* :func:`train_early_stopping` — the one training loop: epochs until the validation loss has
+  not improved for ``patience`` epochs (or a wall-clock budget is spent), the best weights
+  kept, and the history both estimators report (``history_``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time as _time
+
+import numpy as np
+
+from .log import logger, show_progress
+
+
+def import_torch():
+    """The ``torch`` module, imported on first use."""
+    import torch
+
+    return torch
+
+
+def resolve_device(device="auto"):
+    """``device`` as a :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : str or torch.device or None
+        ``"auto"`` (or None): CUDA when available, else the CPU; otherwise any name torch
+        accepts (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+
+    Returns
+    -------
+    torch.device
+    """
+    torch = import_torch()
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def threads(n_threads=None):
+    """Set torch's CPU thread count inside the block (when given) and restore it after.
+
+    Parameters
+    ----------
+    n_threads : int, optional
+        Threads; None or 0 leaves torch's setting as it is.
+    """
+    torch = import_torch()
+    previous = torch.get_num_threads()
+    if n_threads:
+        torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def seeded(seed, device=None):
+    """Seed torch's generators inside the block; outside it they are left as they were.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the draws in the block.
+    device : torch.device, optional
+        The device the block runs on: a CUDA device's generator is forked too.
+    """
+    torch = import_torch()
+    forked = ([device.index or 0] if device is not None and device.type == "cuda" else [])
+    with torch.random.fork_rng(devices=forked):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _best_state(network):
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def train_early_stopping(network, run_epoch, validate, epochs, patience, min_delta=0.0,
+                         max_seconds=None, progress=None, desc="training") -> dict:
+    """Train ``network`` epoch by epoch with early stopping; keep the best weights.
+
+    Each epoch puts the network in training mode and calls ``run_epoch``, then in evaluation
+    mode and calls ``validate``. An epoch improves when its validation loss is below the best
+    so far by more than ``min_delta``; training stops after ``patience`` epochs without
+    improvement, after ``epochs`` epochs, or once more than ``max_seconds`` have passed since
+    the start. The weights of the best epoch are loaded back at the end and the network is
+    left in evaluation mode.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The network; trained in place.
+    run_epoch : callable
+        ``run_epoch(out_of_time) -> float``: one pass over the training data, returning the
+        epoch's training loss. ``out_of_time()`` is True once the budget ``max_seconds`` is
+        spent (always False without one), for a pass that stops between batches.
+    validate : callable
+        ``validate() -> float``: the validation loss.
+    epochs : int
+        Most epochs.
+    patience : int
+        Epochs without improvement before stopping.
+    min_delta : float
+        Improvement needed to count as one.
+    max_seconds : float, optional
+        Wall-clock budget of the training (runs that reach it depend on the machine's speed).
+    progress : bool, optional
+        A progress bar over the epochs; None: only when stderr is a terminal.
+    desc : str
+        Name of the training in the bar and the log.
+
+    Returns
+    -------
+    dict
+        ``train_loss`` and ``val_loss`` (lists, one value per epoch run), ``best_epoch``
+        (0-based index of the kept epoch, -1 if none improved) and ``train_seconds``.
+    """
+    start = _time.perf_counter()
+
+    def out_of_time():
+        return max_seconds is not None and _time.perf_counter() - start > max_seconds
+
+    history = {"train_loss": [], "val_loss": []}
+    best_loss, best_state, best_epoch, waited = np.inf, None, -1, 0
+    bar = None
+    if show_progress(progress):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc=desc, unit="epoch", leave=False)
+    for epoch in range(epochs):
+        network.train()
+        train_loss = run_epoch(out_of_time)
+        network.eval()
+        val_loss = validate()
+        history["train_loss"].append(train_loss)
+        history["val_loss"].append(val_loss)
+        if bar is not None:
+            bar.update()
+            bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
+        if val_loss < best_loss - min_delta:
+            best_loss, best_epoch, waited = val_loss, epoch, 0
+            best_state = _best_state(network)
+        else:
+            waited += 1
+            if waited >= patience:
+                logger.info("%s: early stop after epoch %d", desc, epoch + 1)
+                break
+        if out_of_time():
+            logger.warning("%s: training budget of %.0f s reached after epoch %d", desc,
+                           max_seconds, epoch + 1)
+            break
+    if bar is not None:
+        bar.close()
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.eval()
+    history["train_seconds"] = _time.perf_counter() - start
+    history["best_epoch"] = best_epoch
+    return history

@@ -1,0 +1,115 @@
+"""The shared torch helpers and the one early-stopping trainer of the LSTM and the CNN."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from insarfusion.torchutil import (  # noqa: E402
+    import_torch,
+    resolve_device,
+    seeded,
+    threads,
+    train_early_stopping,
+)
+
+
+def test_import_and_devices():
+    assert import_torch() is torch
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device(None).type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_threads_are_restored():
+    before = torch.get_num_threads()
+    with threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with threads(None):
+        assert torch.get_num_threads() == before
+
+
+def test_seeded_draws_repeat_and_leave_the_global_generator_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    with seeded(7, torch.device("cpu")):
+        first = torch.rand(4)
+    with seeded(7):
+        second = torch.rand(4)
+    assert torch.equal(first, second)
+    assert torch.equal(torch.rand(3), expected_next)
+
+
+class Scripted:
+    """A one-weight network whose weight records the epoch, and scripted validation losses."""
+
+    def __init__(self, val_losses):
+        self.net = torch.nn.Linear(1, 1, bias=False)
+        self.val_losses = list(val_losses)
+        self.epoch = -1
+        self.modes = []
+
+    def run_epoch(self, out_of_time):
+        self.modes.append(self.net.training)
+        self.epoch += 1
+        with torch.no_grad():
+            self.net.weight.fill_(self.epoch)
+        return 10.0 + self.epoch
+
+    def validate(self):
+        self.modes.append(self.net.training)
+        return self.val_losses[self.epoch]
+
+
+def test_trainer_keeps_best_weights_and_stops_early():
+    s = Scripted([5.0, 3.0, 4.0, 3.5, 1.0])
+    history = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=5, patience=2,
+                                   progress=False)
+    assert set(history) == {"train_loss", "val_loss", "best_epoch", "train_seconds"}
+    assert history["train_loss"] == [10.0, 11.0, 12.0, 13.0]  # stopped after 2 without gain
+    assert history["val_loss"] == [5.0, 3.0, 4.0, 3.5]
+    assert history["best_epoch"] == 1
+    assert s.net.weight.item() == 1.0  # the weights of the best epoch
+    assert not s.net.training
+    assert s.modes == [True, False] * 4  # trains in training mode, validates in eval mode
+    assert history["train_seconds"] >= 0
+
+
+def test_trainer_min_delta():
+    losses = [5.0, 5.0 - 1e-7, 5.0 - 2e-7, 4.0]
+    s = Scripted(losses)
+    strict = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=4, patience=2)
+    assert strict["best_epoch"] == 3 and len(strict["val_loss"]) == 4
+    s = Scripted(losses)
+    tolerant = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=4, patience=2,
+                                    min_delta=1e-6)
+    assert tolerant["best_epoch"] == 0 and len(tolerant["val_loss"]) == 3
+
+
+def test_trainer_budget():
+    s = Scripted([3.0, 2.0, 1.0])
+    seen = []
+
+    def run_epoch(out_of_time):
+        seen.append(out_of_time())
+        return s.run_epoch(out_of_time)
+
+    history = train_early_stopping(s.net, run_epoch, s.validate, epochs=3, patience=5,
+                                   max_seconds=0.0)
+    assert len(history["val_loss"]) == 1 and history["best_epoch"] == 0
+    assert len(seen) == 1 and isinstance(seen[0], bool)
+    unlimited = Scripted([3.0, 2.0, 1.0])
+    history = train_early_stopping(unlimited.net, unlimited.run_epoch, unlimited.validate,
+                                   epochs=3, patience=5)
+    assert len(history["val_loss"]) == 3 and history["best_epoch"] == 2
+
+
+def test_trainer_without_improvement_keeps_the_weights():
+    s = Scripted([float("nan")] * 3)
+    history = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=3, patience=2)
+    assert history["best_epoch"] == -1 and len(history["val_loss"]) == 2
+    assert s.net.weight.item() == 1.0
