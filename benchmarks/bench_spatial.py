@@ -118,7 +118,7 @@ def run(n_points, n_epochs, seed=0, cnn_epochs=3):
     if cnn_epochs > 0:
         from insarfusion.cnn import CNNFusion
 
-        methods[f"cnn ({cnn_epochs} epochs)"] = CNNFusion(cell_size=CELL_M, epochs=cnn_epochs,
+        methods[f"cnn ({cnn_epochs} epochs)"] = CNNFusion(cell_size_m=CELL_M, epochs=cnn_epochs,
                                                           mc_samples=0, seed=seed)
     for name, model in methods.items():
         scored, seconds = timed(lambda model=model: cross_val_score(model, scored_on,

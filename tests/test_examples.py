@@ -66,10 +66,10 @@ def test_maoxian_fusion_scored_on_held_out_blocks(real_data, tmp_path):
 def test_ustica_decomposition_matches_egms_l3_on_a_subset(real_data, tmp_path):
     from insarfusion.crs import crs_string, parse_crs
     from insarfusion.dataset import to_crs
-    from insarfusion.tools.decompose import compare_component, decompose_datasets
     from insarfusion.grid import make_grid
     from insarfusion.io import read_points
     from insarfusion.timegrid import common_epochs
+    from insarfusion.tools.decompose import compare_component, decompose_datasets
 
     cfg = _config("ustica", real_data, tmp_path)
     dc = cfg.decomposition
@@ -98,8 +98,8 @@ def test_ustica_decomposition_matches_egms_l3_on_a_subset(real_data, tmp_path):
 
 
 def test_poland_headings_as_read_agree_with_the_gnss(real_data, tmp_path):
-    from insarfusion.tools.gnss_compare import compare_pairs, compare_with_gnss
     from insarfusion.load import load_inputs
+    from insarfusion.tools.gnss_compare import compare_pairs, compare_with_gnss
 
     keep = ("SBAS_121_main", "SBAS_53_main", "SBAS_121_as_named", "DInSAR_10_main",
             "DInSAR_121_main")

@@ -205,8 +205,8 @@ def test_make_interpolator_takes_the_estimators_own_parameters():
 
 def test_make_interpolator_imports_the_cnn_when_asked():
     pytest.importorskip("torch")
-    cnn = make_interpolator("cnn", {"cell_size": 40.0, "filters": 8}, seed=5)
-    assert (cnn.cell_size, cnn.filters, cnn.seed) == (40.0, 8, 5)
+    cnn = make_interpolator("cnn", {"cell_size_m": 40.0, "filters": 8}, seed=5)
+    assert (cnn.cell_size_m, cnn.filters, cnn.seed) == (40.0, 8, 5)
 
 
 def test_bad_inputs_are_reported():

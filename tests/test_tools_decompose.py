@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from insarfusion.conventions import enu_to_los, los_unit_vector
 from insarfusion.dataset import point_dataset
-from insarfusion.tools.decompose import decompose, decompose_datasets, grid_los
 from insarfusion.errors import InputError
 from insarfusion.grid import make_grid
+from insarfusion.tools.decompose import decompose, decompose_datasets, grid_los
 
 ASC = (39.0, -8.9)      # incidence, heading (degrees): Sentinel-1 ascending, EGMS track 117
 DSC = (37.3, -168.6)    # descending, EGMS track 022 (track_angle 191.4)

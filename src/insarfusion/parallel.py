@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 from pathlib import Path
 
 from .errors import ConfigError
@@ -41,6 +42,7 @@ CELL_CHUNK = 65_536
 
 #: Where the chunked work of the current run goes: (Dask client or None, scratch folder or None).
 _EXECUTION = contextvars.ContextVar("insarfusion_execution", default=(None, None))
+_SCRATCH_COUNT = itertools.count()
 
 
 @contextlib.contextmanager
@@ -74,9 +76,17 @@ def current_client():
 
 
 def scratch_file(name: str) -> Path | None:
-    """Path ``name`` in the scratch folder of the enclosing :func:`execution`, or None."""
+    """A new path for ``name`` in the scratch folder of the enclosing :func:`execution`.
+
+    Each call gives another file (``<stem>.<n><suffix>``), so two fits of one estimator in
+    one run (the product and a held-out fold) never write into each other's cubes. None
+    outside an :func:`execution` block with a scratch folder.
+    """
     scratch = _EXECUTION.get()[1]
-    return None if scratch is None else scratch / name
+    if scratch is None:
+        return None
+    name = Path(name)
+    return scratch / f"{name.stem}.{next(_SCRATCH_COUNT)}{name.suffix}"
 
 
 def chunk_slices(n: int, size: int) -> list[slice]:

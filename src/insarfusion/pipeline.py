@@ -108,14 +108,14 @@ def run_temporal(state: RunState) -> None:
     resamples the complete series.
     """
     cfg = state.cfg.temporal
-    methods = temporal.methods_to_score(cfg.method)
+    methods = temporal.resamplers_to_score(cfg.method)
     fitted = {}
     for name, ds in state.datasets.items():
         state.temporal_scores[name], fitted[name] = temporal.score_resamplers(
             ds, methods=methods, holdout_fraction=cfg.holdout_fraction, seed=state.cfg.seed,
-            params={"lstm": cfg.estimator_params("lstm")}, truth=_dataset_truth(state, name))
-    state.temporal_method = (temporal.choose_resampler(state.temporal_scores)
-                             if cfg.method == "auto" else cfg.method)
+            params={"lstm": cfg.estimator_params("lstm")}, truth=_dataset_truth(state, name),
+            return_fitted=True)
+    state.temporal_method = temporal.choose_resampler(state.temporal_scores, cfg.method)
     state.datasets = {
         name: temporal.resample_dataset(ds, state.epochs, fitted[name][state.temporal_method],
                                         rezero=True, refit=False,

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..estimators import SpatialInterpolator, check_coordinates, check_point_data
-from ..grid import DEFAULT_CELL_SIZE, make_grid, points_to_grid
+from ..grid import DEFAULT_CELL_SIZE, make_grid, points_to_grid, sample
 from ..log import logger
 from ..parallel import current_client, scratch_file
 from ..torchutil import import_torch, resolve_device, seeded
@@ -249,11 +249,10 @@ class CNNFusion(SpatialInterpolator):
         """
         self._check_fitted("fused_")
         x, y = check_coordinates(coordinates)
-        cell = float(self.grid_.attrs["cell_size"])
-        values = _sample_edge(self.fused_, x, y, cell)
+        values = sample(self.fused_, x, y, outside="edge")
         if not return_std:
             return values
-        return values, _sample_edge(self.fused_std_, x, y, cell)
+        return values, sample(self.fused_std_, x, y, outside="edge")
 
 
 def _no_context(normalised):
@@ -285,43 +284,3 @@ def _epoch_scaling(gridded):
     scale = np.nan_to_num(scale)
     floor = max(0.1 * float(scale.max()), 1e-3)
     return center, np.maximum(scale, floor)
-
-
-# TO BE REPLACED by ``insarfusion.grid.sample(field, x, y, outside="edge")`` once that exists
-# (the one cube sampler); kept private here until then.
-def _sample_edge(field, x, y, cell):
-    """Bilinear samples of a (y, x) or (time, y, x) field at points, edge values outside.
-
-    Parameters
-    ----------
-    field : xarray.DataArray
-        On a grid of cell side ``cell`` (``x`` ascending, ``y`` descending cell centres);
-        may be a lazy view of a file: only the rows around the points are read.
-    x, y : ndarray, shape (m,)
-        Points, metres.
-    cell : float
-        Cell size, metres.
-
-    Returns
-    -------
-    ndarray, shape (m,) or (m, n_time)
-    """
-    gx = field["x"].values
-    gy = field["y"].values
-    fc = np.clip((x - gx[0]) / cell, 0, gx.size - 1)
-    fr = np.clip((gy[0] - y) / cell, 0, gy.size - 1)
-    c0 = np.minimum(np.floor(fc).astype(np.int64), max(gx.size - 2, 0))
-    r0 = np.minimum(np.floor(fr).astype(np.int64), max(gy.size - 2, 0))
-    c1 = np.minimum(c0 + 1, gx.size - 1)
-    r1 = np.minimum(r0 + 1, gy.size - 1)
-    first = int(r0.min()) if r0.size else 0
-    rows = np.asarray(field.isel(y=slice(first, int(r1.max(initial=first)) + 1)).values,
-                      dtype=float)
-    rows = rows[None] if rows.ndim == 2 else rows
-    tc = (fc - c0)[:, None]
-    tr = (fr - r0)[:, None]
-    r0, r1 = r0 - first, r1 - first
-    top = rows[:, r0, c0].T * (1 - tc) + rows[:, r0, c1].T * tc
-    bottom = rows[:, r1, c0].T * (1 - tc) + rows[:, r1, c1].T * tc
-    out = top * (1 - tr) + bottom * tr
-    return out[:, 0] if field.ndim == 2 else out
