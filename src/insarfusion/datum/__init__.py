@@ -33,24 +33,38 @@ leave-one-station-out validation also uses with the mean series near each statio
 (:func:`area_means`).
 
 Reference stations (``gnss.reference`` and ``gnss.final_reference``) are never used to validate
-(:func:`validation_stations`).
+(:func:`validation_stations`). :func:`stations_los_on_epochs` gives the stations' LOS series in
+the primary geometry on the common epochs, for validation.
+
+Without GNSS
+------------
+The datasets are tied together at a common reference area instead
+(:func:`common_reference_area`, :func:`reference_to_area`).
 
 Modules, each depending only on those before it: :mod:`.gnss` (stations on the LOS),
 :mod:`.offsets` (offset models), :mod:`.areas` (series near stations), :mod:`.tie` (the tie at
-one station), :mod:`.plane` (several stations) and :mod:`.reference` (datasets and the fused
-cube in the datum).
+one station), :mod:`.plane` (several stations), :mod:`.reference` (datasets and the fused cube
+in the datum) and :mod:`.area_tie` (no GNSS).
 """
 
+from .area_tie import OVERLAP_BLOCK_M, common_reference_area, reference_to_area
 from .areas import area_means, cube_area_means
-from .gnss import gnss_los, gnss_on_epochs, validation_stations
+from .gnss import (
+    gnss_los,
+    gnss_on_epochs,
+    station_geometry,
+    stations_los_on_epochs,
+    validation_stations,
+)
 from .offsets import LOWPASS_WINDOW_EPOCHS, OFFSET_MODELS, fit_offset_model
 from .plane import evaluate_plane, offset_plane, plane_coefficients
 from .reference import reference_dataset, reference_grid
 from .tie import apply_offset, station_offset
 
 __all__ = [
-    "LOWPASS_WINDOW_EPOCHS", "OFFSET_MODELS", "apply_offset", "area_means", "cube_area_means",
-    "evaluate_plane", "fit_offset_model", "gnss_los", "gnss_on_epochs", "offset_plane",
-    "plane_coefficients", "reference_dataset", "reference_grid", "station_offset",
-    "validation_stations",
+    "LOWPASS_WINDOW_EPOCHS", "OFFSET_MODELS", "OVERLAP_BLOCK_M", "apply_offset", "area_means",
+    "common_reference_area", "cube_area_means", "evaluate_plane", "fit_offset_model",
+    "gnss_los", "gnss_on_epochs", "offset_plane", "plane_coefficients", "reference_dataset",
+    "reference_grid", "reference_to_area", "station_geometry", "station_offset",
+    "stations_los_on_epochs", "validation_stations",
 ]

@@ -2,7 +2,9 @@
 
 A station's east/north/up positions (mm) are projected on a ground-to-satellite unit vector
 (:func:`gnss_los`, LOS positive toward the satellite) and averaged onto the common epochs over a
-window (:func:`gnss_on_epochs`). :func:`validation_stations` lists the stations left for validation.
+window (:func:`gnss_on_epochs`). :func:`station_geometry` reads the primary dataset's incidence
+and heading at a station and :func:`stations_los_on_epochs` does all three for several stations.
+:func:`validation_stations` lists the stations left for validation.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import xarray as xr
 
 from ..conventions import as_days, los_unit_vector
 from ..errors import InputError
+from ..project import primary_geometry_at
 
 
 def _station_index(gnss: xr.Dataset, station) -> int:
@@ -107,6 +110,76 @@ def gnss_on_epochs(values, gnss_time, epochs, half_window_days=None) -> np.ndarr
 
 
 
+
+def station_geometry(gnss: xr.Dataset, primary: xr.Dataset, station) -> tuple[float, float]:
+    """Incidence and heading of the primary dataset at a GNSS station.
+
+    The mean incidence and the circular mean heading of the ``k = 8`` primary points nearest to
+    the station (:func:`insarfusion.project.primary_geometry_at`).
+
+    Parameters
+    ----------
+    gnss : xarray.Dataset
+        GNSS dataset with station positions ``x``, ``y`` (m) in the CRS of ``primary``.
+    primary : xarray.Dataset
+        Primary point dataset with ``x``, ``y`` (m), ``incidence`` and ``heading`` (degrees).
+    station : str
+        Station name.
+
+    Returns
+    -------
+    incidence, heading : float
+        Degrees; heading clockwise from north, in [-180, 180).
+
+    Raises
+    ------
+    InputError
+        If the station is not in ``gnss`` or the primary dataset lacks its geometry.
+    """
+    i = _station_index(gnss, station)
+    inc, head = primary_geometry_at(primary, gnss["x"].values[[i]], gnss["y"].values[[i]])
+    return float(inc[0]), float(head[0])
+
+
+def stations_los_on_epochs(gnss: xr.Dataset, primary: xr.Dataset, epochs, stations
+                           ) -> np.ndarray:
+    """LOS series of GNSS stations in the primary geometry, averaged onto epochs.
+
+    Per station: the geometry of :func:`station_geometry`, the projection of :func:`gnss_los`
+    and the window means of :func:`gnss_on_epochs` (default window: half the median epoch
+    spacing either side).
+
+    Parameters
+    ----------
+    gnss : xarray.Dataset
+        GNSS dataset (east/north/up in mm, positions ``x``, ``y`` in the CRS of ``primary``).
+    primary : xarray.Dataset
+        Primary point dataset with ``x``, ``y`` (m), ``incidence`` and ``heading`` (degrees).
+    epochs : array_like of dates, shape (n_epoch,)
+    stations : list of str
+        Station names, in the order of the rows returned.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_station, n_epoch)
+        mm, positive toward the satellite, relative to each station's own origin; NaN where no
+        GNSS position falls in an epoch's window.
+
+    Raises
+    ------
+    InputError
+        If a station is not in ``gnss`` or the primary dataset lacks its geometry.
+    """
+    names = [str(s) for s in stations]
+    if not names:
+        return np.zeros((0, np.size(epochs)))
+    rows = [_station_index(gnss, s) for s in names]
+    inc, head = primary_geometry_at(primary, gnss["x"].values[rows], gnss["y"].values[rows])
+    out = np.full((len(names), np.size(epochs)), np.nan)
+    for k, name in enumerate(names):  # a handful of stations
+        los = gnss_los(gnss, name, float(inc[k]), float(head[k]))
+        out[k] = gnss_on_epochs(np.asarray(los), gnss["time"].values, epochs)
+    return out
 
 def validation_stations(gnss: xr.Dataset, reference, final_reference=None) -> list[str]:
     """GNSS stations left for validation: all but the reference ones.
