@@ -49,8 +49,9 @@ def area_means(x, y, values, sx, sy, radius_m: float = 100.0, k_fallback: int = 
     """Mean series of the points (or grid cells) near each station, as the datum uses them.
 
     The candidates with any finite value within ``radius_m`` of a station are averaged (NaN
-    ignored), else its ``k_fallback`` nearest, as in :func:`station_offset` and
-    :func:`reference_grid`; nothing is logged (the caller reports the distances).
+    ignored), else its ``k_fallback`` nearest, as in :func:`insarfusion.datum.station_offset`
+    and :func:`insarfusion.datum.reference_grid`; nothing is logged (the caller reports the
+    distances).
 
     Parameters
     ----------
@@ -60,12 +61,16 @@ def area_means(x, y, values, sx, sy, radius_m: float = 100.0, k_fallback: int = 
         Their series, mm.
     sx, sy : array_like, shape (n_station,)
         Station positions, metres.
-    radius_m, k_fallback
-        As in :func:`station_offset`.
+    radius_m : float
+        Candidates within this distance (m) of a station are averaged.
+    k_fallback : int
+        If none lies within ``radius_m``, the ``k_fallback`` nearest are.
 
     Returns
     -------
     means : numpy.ndarray, shape (n_station, n_epoch)
+        Mean series per station, mm (same sign as ``values``); NaN rows where no candidate
+        has data.
     n_used : numpy.ndarray of int, shape (n_station,)
     max_distance_m : numpy.ndarray, shape (n_station,)
         Farthest candidate used per station.
@@ -102,13 +107,18 @@ def cube_area_means(cube: xr.DataArray, sx, sy, radius_m: float = 100.0,
         ``(time, y, x)`` displacement, mm, ``x``/``y`` cell centres in metres.
     sx, sy : array_like, shape (n_station,)
         Station positions, metres.
-    radius_m, k_fallback
-        As in :func:`area_means`.
+    radius_m : float
+        Cells within this distance (m) of a station are averaged.
+    k_fallback : int
+        If none lies within ``radius_m``, the ``k_fallback`` nearest are.
 
     Returns
     -------
-    means, n_used, max_distance_m
-        As in :func:`area_means`.
+    means : numpy.ndarray, shape (n_station, n_epoch)
+        Mean series per station, mm.
+    n_used : numpy.ndarray of int, shape (n_station,)
+    max_distance_m : numpy.ndarray, shape (n_station,)
+        Farthest cell used per station, metres.
     """
     cube = cube.transpose("time", "y", "x")
     sx = np.atleast_1d(np.asarray(sx, dtype=float))
