@@ -287,7 +287,20 @@ def case_readme(case) -> str:
 
 
 def write_case_files(case, folder) -> list[str]:
-    """Write every file of a case into ``folder``; returns the names written."""
+    """Write every file of a case into ``folder``.
+
+    Parameters
+    ----------
+    case : SimulatedCase
+        The case, simulated in memory.
+    folder : path-like
+        An existing folder.
+
+    Returns
+    -------
+    list of str
+        The names written, as :func:`~insarfusion.simulate.case_summary` lists them.
+    """
     folder = Path(folder)
     write_csk_csv(case.datasets["CSK"], folder / CSK_FILE)
     write_egms_csv(case.datasets["S1A"], folder / S1A_FILE)

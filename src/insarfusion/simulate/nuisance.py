@@ -60,11 +60,24 @@ def gaussian_random_fields(rng, n_fields, shape, cell, correlation, std):
 
 
 def atmosphere_at_points(rng, scene: SceneGeometry, x, y, n_epochs):
-    """Per-epoch atmospheric delay (mm) at the points, shape (n, n_epochs).
+    """Per-epoch atmospheric delay at the points.
 
     Fields are drawn on a coarse grid (:data:`ATMOSPHERE_CELL_M`) padded by three correlation
     lengths and interpolated bilinearly to the points. Per-epoch standard deviations are
     log-normal around :data:`ATMOSPHERE_STD_MM` (a few stormy dates are worse).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    scene : SceneGeometry
+    x, y : array_like, shape (n,)
+        Working-CRS metres.
+    n_epochs : int
+
+    Returns
+    -------
+    ndarray, shape (n, n_epochs)
+        Delay, LOS mm.
     """
     xmin, _, ymin, _ = scene.extent
     pad = 3 * ATMOSPHERE_CORRELATION_M

@@ -156,7 +156,31 @@ def _geometry(spec: SensorSpec, scene: SceneGeometry, x):
 
 def simulate_points(rng, spec: SensorSpec, scene: SceneGeometry, model: TruthModel,
                     stations_xy):
-    """Sample one dataset: positions, dates, truth, errors, referencing."""
+    """Sample one dataset: positions, dates, truth, errors, referencing.
+
+    The written series of a point is its true LOS displacement plus atmosphere, orbital ramp,
+    white noise and unwrapping jumps, minus the same at the processor's reference point (a
+    random point on stable ground more than 300 m from every station) and minus its value at
+    the first date.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The case's generator; it is drawn from in a fixed order.
+    spec : SensorSpec
+        The sensor.
+    scene : SceneGeometry
+        Where the scene lies.
+    model : TruthModel
+        The true ground motion.
+    stations_xy : tuple of ndarray
+        Station x, y (m), kept away from the reference point.
+
+    Returns
+    -------
+    SimulatedPoints
+        The dataset; displacements mm, LOS positive toward the satellite.
+    """
     if spec.name == "CSK":
         x, y = sample_csk_positions(rng, scene)
     else:

@@ -44,7 +44,23 @@ class SimulatedGnss:
 
 
 def simulate_gnss(rng, scene: SceneGeometry, model: TruthModel):
-    """Weekly ENU positions of the 11 stations with noise, gaps and outliers."""
+    """Weekly ENU positions of the 11 stations with noise, gaps and outliers.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The case's generator; it is drawn from in a fixed order.
+    scene : SceneGeometry
+        Where the stations stand (:meth:`SceneGeometry.station_xy`).
+    model : TruthModel
+        The true ground motion.
+
+    Returns
+    -------
+    SimulatedGnss
+        True and observed east/north/up (mm, positive toward east, north, up) relative to the
+        first week; observed NaN on missing weeks.
+    """
     x, y = scene.station_xy()
     dates = np.arange(GNSS_FIRST, GNSS_LAST + np.timedelta64(1, "D"), np.timedelta64(7, "D"))
     n, m = x.size, dates.size

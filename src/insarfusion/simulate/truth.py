@@ -155,7 +155,15 @@ def truth_dataset(scene, model, datasets, gnss, epochs, seed=0, scale=1.0) -> xr
 
 
 def write_truth(truth: xr.Dataset, path):
-    """Write the truth NetCDF with fixed time units (so that the bytes do not vary)."""
+    """Write the truth NetCDF with fixed time units (so that the bytes do not vary).
+
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        As :func:`truth_dataset` gives it.
+    path : path-like
+        The ``truth.nc`` to write.
+    """
     encoding = {name: {"units": "days since 2015-01-01", "calendar": "proleptic_gregorian",
                        "dtype": "int32"}
                 for name in truth.coords if np.issubdtype(truth[name].dtype, np.datetime64)}
@@ -219,9 +227,26 @@ def load_truth(path, lazy: bool = False) -> xr.Dataset:
 def dataset_truth(truth: xr.Dataset, name: str) -> xr.Dataset:
     """The truth of one input dataset with plain dims ``point``, ``time`` and ``epoch``.
 
-    Returns variables ``los`` (point, time: own LOS, own dates), ``primary`` (point, epoch:
-    primary LOS at the common epochs), ``nuisance``, ``velocity``, ``primary_velocity``,
-    ``noise_std``, ``unwrap_jump`` and coordinates ``x``, ``y``.
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        A case's truth (:func:`load_truth`).
+    name : str
+        The dataset (``"CSK"``, ``"S1A"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``los`` (point, time: own LOS, own dates, mm), ``primary`` (point, epoch:
+        primary LOS at the common epochs, mm), ``nuisance`` (mm), ``velocity``,
+        ``primary_velocity`` (mm/yr), ``noise_std`` (mm), ``unwrap_jump`` and coordinates
+        ``x``, ``y`` (m); LOS positive toward the satellite. attr ``reference``: the id of the
+        dataset's reference point.
+
+    Raises
+    ------
+    InputError
+        If the truth has no dataset ``name``.
     """
     if f"{name}_los" not in truth:
         have = sorted(v[:-4] for v in truth.data_vars if v.endswith("_los") and v != "gnss_los")
