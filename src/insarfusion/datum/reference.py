@@ -29,12 +29,31 @@ def reference_dataset(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: floa
     One station: :func:`station_offset`; several: :func:`offset_plane`. The offset is removed
     with :func:`apply_offset`.
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Point dataset on the common epochs, in its final LOS geometry, series zero at the
+        first epoch (mm, positive toward the satellite).
+    gnss : xarray.Dataset
+        GNSS dataset; moved into the CRS of ``ds`` if it differs.
+    stations : str or list of str
+        Reference station(s), on stable ground.
+    radius_m, model, k_fallback
+        As in :func:`station_offset`.
+
     Returns
     -------
     xarray.Dataset
         The referenced dataset with the removed offset as variable ``datum_offset`` (over
         ``time`` for one station, ``(point, time)`` for a plane; mm) and attrs ``datum``
         (``"GNSS"``), ``datum_stations``, ``datum_model``, ``datum_radius_m``.
+
+    Raises
+    ------
+    InputError
+        No station given, or as in :func:`station_offset`.
+    StageError
+        As in :func:`station_offset` and :func:`offset_plane`.
     """
     names = [str(s) for s in ([stations] if isinstance(stations, str) else stations)]
     if not names:
