@@ -19,7 +19,7 @@ def folder_size_mb(path: Path) -> float:
 
 
 def main(scales=(1.0, 10.0, 100.0)) -> None:
-    import insarfusion.simulate_io  # noqa: F401  (imports are not part of the timing)
+    import insarfusion.simulate.formats  # noqa: F401  (imports are not part of the timing)
 
     print("| scale | CSK points | S1A points | grid cells | wall time (s) | folder (MB) |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")

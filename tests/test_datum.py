@@ -1,14 +1,17 @@
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from insarfusion import conventions as cv
+from insarfusion.crs import lonlat_to_xy
 from insarfusion.dataset import gnss_dataset, point_dataset, to_crs
 from insarfusion.datum import (
     apply_offset,
     area_means,
+    common_reference_area,
     evaluate_plane,
     fit_offset_model,
     gnss_los,
@@ -17,7 +20,10 @@ from insarfusion.datum import (
     plane_coefficients,
     reference_dataset,
     reference_grid,
+    reference_to_area,
+    station_geometry,
     station_offset,
+    stations_los_on_epochs,
     validation_stations,
 )
 from insarfusion.errors import InputError, StageError
@@ -329,3 +335,99 @@ def test_validation_stations_exclude_references():
     assert validation_stations(gnss, "M21") == ["M01", "M09", "M30"]
     with pytest.raises(InputError, match="X99 not found"):
         validation_stations(gnss, ["X99"], "M01")
+
+
+# --------------------------------------------------------------------------- primary geometry
+
+def _two_site_primary():
+    """Eight primary points around (0, 0) and eight around (1000, 0) with known geometry."""
+    a = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    x = np.concatenate([10 * np.cos(a), 1000 + 10 * np.cos(a)])
+    y = np.concatenate([10 * np.sin(a), 10 * np.sin(a)])
+    incidence = np.concatenate([np.full(8, 40.0), np.tile([30.0, 32.0], 4)])
+    heading = np.concatenate([np.full(8, -10.0), np.tile([-12.0, -8.0], 4)])
+    return point_dataset(np.zeros((16, 2)), EPOCHS[:2], x=x, y=y, crs=CRS, incidence=incidence,
+                         heading=heading, name="S1A")
+
+
+def _up_only_gnss():
+    """Stations B (at 1000, 0) and A (at 0, 0): 10 mm up, nothing else, daily; a gap for A."""
+    time = np.datetime64("2020-01-01") + np.arange(60)
+    up = np.full((2, time.size), 10.0)
+    up[1, 30:] = np.nan
+    zeros = np.zeros_like(up)
+    return gnss_dataset(zeros, zeros, up, time, stations=["B", "A"], x=[1000.0, 0.0],
+                        y=[0.0, 0.0], crs=CRS)
+
+
+def test_station_geometry_is_the_mean_of_the_nearest_primary_points():
+    primary, gnss = _two_site_primary(), _up_only_gnss()
+    np.testing.assert_allclose(station_geometry(gnss, primary, "A"), (40.0, -10.0))
+    inc, head = station_geometry(gnss, primary, "B")
+    assert isinstance(inc, float) and isinstance(head, float)
+    np.testing.assert_allclose((inc, head), (31.0, -10.0))
+    with pytest.raises(InputError, match="'C' not found"):
+        station_geometry(gnss, primary, "C")
+
+
+def test_stations_los_on_epochs_known_answers():
+    primary, gnss = _two_site_primary(), _up_only_gnss()
+    epochs = np.datetime64("2020-01-01") + np.array([6, 18, 42, 90])
+    got = stations_los_on_epochs(gnss, primary, epochs, ["A", "B"])
+    assert got.shape == (2, 4)
+    up_on_los = 10.0 * np.cos(np.deg2rad([40.0, 31.0]))  # eq. 2 with east = north = 0
+    np.testing.assert_allclose(got[:, :2], np.repeat(up_on_los[:, None], 2, axis=1))
+    assert np.isnan(got[0, 2]) and got[1, 2] == pytest.approx(up_on_los[1])  # A's gap
+    assert np.isnan(got[:, 3]).all()  # after the GNSS
+    # the same numbers as station_geometry, gnss_los and gnss_on_epochs one by one
+    for row, name in enumerate(["A", "B"]):
+        los = gnss_los(gnss, name, *station_geometry(gnss, primary, name))
+        np.testing.assert_array_equal(got[row], gnss_on_epochs(los.values, gnss.time.values,
+                                                               epochs))
+    assert stations_los_on_epochs(gnss, primary, epochs, []).shape == (0, 4)
+
+
+# --------------------------------------------------------------------------- no GNSS
+
+def _block_datasets():
+    """Two datasets on 200 m blocks: both have points in blocks (0, 0) and (1, 0)."""
+    def points(x, values):
+        x = np.asarray(x, dtype=float)
+        return point_dataset(np.asarray(values, dtype=float), EPOCHS[:2], x=x,
+                             y=np.full(x.size, 50.0), crs=CRS, incidence=INC, heading=HEAD)
+
+    a = points([10, 20, 30, 210, 220, 230, 240, 250],
+               [[0, 1], [0, 2], [0, 3], [0, 10], [0, 10], [0, 10], [0, 10], [0, 10]])
+    b = points([10, 20, 30, 40, 210, 410, 420, 430],
+               [[0, 5], [0, 5], [0, 7], [0, 7], [0, 9], [0, 0], [0, 0], [0, 0]])
+    return {"A": a, "B": b}
+
+
+def test_common_reference_area_best_overlap_block(caplog):
+    datasets = _block_datasets()
+    with caplog.at_level(logging.INFO, logger="insarfusion"):
+        area = common_reference_area(datasets, None, CRS)
+    # block (0, 0) holds 3 and 4 points, block (1, 0) 5 and 1, block (2, 0) only B's
+    assert area == (100.0, 100.0, 100.0)
+    assert "block of best overlap" in caplog.text
+    rp = SimpleNamespace(lon=-79.0, lat=-2.92, radius_m=250.0)
+    x, y = lonlat_to_xy([-79.0], [-2.92], CRS)
+    assert common_reference_area(datasets, rp, CRS) == (float(x[0]), float(y[0]), 250.0)
+
+
+def test_reference_to_area_subtracts_the_area_mean(caplog):
+    datasets = _block_datasets()
+    out = reference_to_area(datasets, 20.0, 50.0, 15.0)
+    # A: points at x = 10, 20, 30 (mean 2 mm at the second epoch); B: 10, 20, 30 (17/3 mm)
+    np.testing.assert_allclose(out["A"]["displacement"].values[:, 1],
+                               datasets["A"]["displacement"].values[:, 1] - 2.0)
+    np.testing.assert_allclose(out["B"]["displacement"].values[:, 1],
+                               datasets["B"]["displacement"].values[:, 1] - 17.0 / 3.0)
+    assert out["A"].attrs["datum"] == "reference area x=20.0 y=50.0 r=15 m"
+    assert "datum" not in datasets["A"].attrs
+    with caplog.at_level(logging.WARNING, logger="insarfusion"):
+        far = reference_to_area(datasets, 600.0, 50.0, 50.0)
+    # A has no point within 50 m: its 5 nearest (x = 210..250, all 10 mm) are used
+    np.testing.assert_allclose(far["A"]["displacement"].values[:, 1],
+                               datasets["A"]["displacement"].values[:, 1] - 10.0)
+    assert "A: no point within 50 m of the reference area; using the 5 nearest" in caplog.text

@@ -20,7 +20,6 @@ GNSS dataset (:func:`gnss_dataset`), dims ``station`` and ``time``:
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from .conventions import UNITS, as_days, wrap_angle
@@ -338,11 +337,3 @@ def summary(ds: xr.Dataset) -> dict:
         "lon": (float(ds["lon"].min()), float(ds["lon"].max())),
         "lat": (float(ds["lat"].min()), float(ds["lat"].max())),
     }
-
-
-def to_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """Per-point (or per-station) table of the static fields, for tables and GeoPackages."""
-    dim = "point" if "point" in ds.dims else "station"
-    cols = {k: ds[k].values for k in ds.coords if ds[k].dims == (dim,)}
-    cols.update({k: ds[k].values for k in ds.data_vars if ds[k].dims == (dim,)})
-    return pd.DataFrame(cols).set_index(dim)

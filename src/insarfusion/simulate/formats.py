@@ -1,4 +1,4 @@
-"""Writing a simulated case in public formats, its truth file and its figure.
+"""The input files of a simulated case in public formats, its configuration and its README.
 
 See :mod:`insarfusion.simulate` for the model. Formats written:
 
@@ -10,7 +10,11 @@ See :mod:`insarfusion.simulate` for the model. Formats written:
   (the case has no regional GNSS velocity model).
 * ``gnss/<station>.tenv3`` — Nevada Geodetic Laboratory daily-position layout, one file per
   station, positions as integer metres plus fractional part (both carrying the sign).
+* ``config.yaml`` — the run configuration (:func:`case_config`) and ``README.md``
+  (:func:`case_readme`).
 * ``truth.nc`` — see :func:`insarfusion.simulate.load_truth`.
+
+:func:`write_case_files` writes them all into one folder.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 import yaml
 
-from .conventions import DAYS_PER_YEAR, as_days, enu_to_los, los_unit_vector
-from .crs import transform
-from .grid import DEFAULT_CELL_SIZE, make_grid
-from .series import linear_rate
+from ..conventions import DAYS_PER_YEAR, as_days, los_unit_vector
+from ..crs import transform
+from ..grid import DEFAULT_CELL_SIZE
+from ..series import linear_rate
+from .nuisance import coherence_from_noise
+from .scene import CRS, STATIONS
+from .sensors import PRIMARY
+from .truth import write_truth
 
 #: File names inside a case folder.
 CSK_FILE = "csk_psi.csv"
@@ -90,8 +97,6 @@ def harmonic_fit(dates, displacement):
 
 def write_csk_csv(points, path):
     """The CSK dataset as the wide CSV of DESIGN.md §3."""
-    from .simulate import coherence_from_noise
-
     columns = {
         "id": points.ids,
         "lon": _rounded(points.lon, 8),
@@ -107,8 +112,6 @@ def write_csk_csv(points, path):
 
 def write_egms_csv(points, path):
     """The S1A dataset as an EGMS L2b CSV."""
-    from .simulate import coherence_from_noise
-
     fit = harmonic_fit(points.dates, points.displacement)
     easting, northing = transform(points.lon, points.lat, "EPSG:4326", "EPSG:3035")
     los_e, los_n, los_u = los_unit_vector(points.incidence, points.heading)
@@ -223,8 +226,6 @@ def write_gnss(gnss, folder):
 
 def case_config(seed: int) -> dict:
     """The ``config.yaml`` of a case (DESIGN.md §3)."""
-    from .simulate import CRS, PRIMARY, STATIONS
-
     references = [s for s, v in STATIONS.items() if v[2] == "reference"]
     return {
         "crs": CRS,
@@ -243,103 +244,6 @@ def case_config(seed: int) -> dict:
         "seed": int(seed),
         "truth": TRUTH_FILE,
     }
-
-
-def truth_dataset(scene, model, datasets, gnss, epochs, seed=0, scale=1.0) -> xr.Dataset:
-    """The truth of a case as one xarray Dataset (variables listed in ``load_truth``)."""
-    from .simulate import CRS, PRIMARY, S1A, land_cover
-
-    primary = S1A
-    grid = make_grid(*scene.extent, DEFAULT_CELL_SIZE, CRS)
-    gx, gy = np.meshgrid(grid["x"].values, grid["y"].values)
-    ny, nx = gx.shape
-    inc = primary.incidence(scene, gx.ravel())
-    head = np.full(inc.shape, primary.heading)
-    fields = model.los_fields(gx.ravel(), gy.ravel(), inc, head)
-    f = model._relative_time_functions(epochs, None)
-    cube = (f.T @ fields).astype(np.float32).reshape(epochs.size, ny, nx)
-    velocity = (linear_rate(epochs, model.time_functions(epochs)) @ fields).reshape(ny, nx)
-
-    data = {
-        "displacement": (("time", "y", "x"), cube,
-                         {"units": "mm", "long_name": f"true LOS displacement ({PRIMARY} "
-                          "geometry, GNSS datum) relative to the first common epoch"}),
-        "velocity": (("y", "x"), velocity.astype(np.float32),
-                     {"units": "mm/yr", "long_name": "true mean LOS velocity (least squares "
-                      "over the common epochs)"}),
-        "incidence": (("y", "x"), inc.reshape(ny, nx), {"units": "degree"}),
-        "heading": (("y", "x"), head.reshape(ny, nx), {"units": "degree"}),
-        "landslide": (("y", "x"), model.landslide_id(gx, gy),
-                      {"long_name": "0 stable, 1 western landslide, 2 eastern landslide"}),
-        "land_cover": (("y", "x"), land_cover(scene, gx, gy),
-                       {"long_name": "0 vegetation, 1 urban, 2 highway"}),
-    }
-    coords = {"time": epochs.astype("datetime64[ns]"), "x": grid["x"], "y": grid["y"]}
-    attrs = {"crs": CRS, "cell_size": float(DEFAULT_CELL_SIZE), "primary": PRIMARY,
-             "seed": int(seed), "scale": float(scale),
-             "sign": "LOS positive toward the satellite; east, north, up positive",
-             "datum": "GNSS (ground motion; stable ground is zero)"}
-
-    for name, pts in datasets.items():
-        p, t = f"{name}_point", f"{name}_time"
-        p_inc = primary.incidence(scene, pts.x)
-        p_los = model.los(pts.x, pts.y, epochs, p_inc, primary.heading, dtype=np.float32)
-        coords[p] = pts.ids
-        coords[t] = pts.dates.astype("datetime64[ns]")
-        data.update({
-            f"{name}_x": (p, pts.x, {"units": "m"}),
-            f"{name}_y": (p, pts.y, {"units": "m"}),
-            f"{name}_los": ((p, t), pts.truth_los.astype(np.float32),
-                            {"units": "mm", "long_name": f"true LOS displacement in the {name} "
-                             "geometry relative to its first date"}),
-            f"{name}_primary": ((p, "time"), p_los,
-                                {"units": "mm", "long_name": f"true LOS displacement in the "
-                                 f"{PRIMARY} geometry at the common epochs"}),
-            f"{name}_velocity": (p, model.los_velocity(pts.x, pts.y, pts.dates, pts.incidence,
-                                                       pts.heading), {"units": "mm/yr"}),
-            f"{name}_primary_velocity": (p, model.los_velocity(pts.x, pts.y, epochs, p_inc,
-                                                               primary.heading),
-                                         {"units": "mm/yr"}),
-            f"{name}_nuisance": ((p, t), (pts.nuisance - pts.nuisance[:, :1]).astype(np.float32),
-                                 {"units": "mm", "long_name": "atmospheric delay + orbital ramp "
-                                  "relative to the first date (before the reference point is "
-                                  "subtracted)"}),
-            f"{name}_noise_std": (p, pts.noise_std, {"units": "mm"}),
-            f"{name}_unwrap_jump": (p, (pts.jump != 0).any(axis=1).astype(np.int8),
-                                    {"long_name": "1 where the point has an unwrapping jump"}),
-        })
-        attrs[f"{name}_reference"] = str(pts.ids[pts.reference])
-
-    s_inc = primary.incidence(scene, gnss.x)
-    s_los = enu_to_los(*gnss.truth_enu, s_inc[:, None], primary.heading)
-    coords.update(station=np.array(gnss.names), gnss_time=gnss.dates.astype("datetime64[ns]"))
-    data.update({
-        "gnss_east": (("station", "gnss_time"), gnss.truth_enu[0], {"units": "mm"}),
-        "gnss_north": (("station", "gnss_time"), gnss.truth_enu[1], {"units": "mm"}),
-        "gnss_up": (("station", "gnss_time"), gnss.truth_enu[2], {"units": "mm"}),
-        "gnss_los": (("station", "gnss_time"), s_los,
-                     {"units": "mm", "long_name": f"true LOS ({PRIMARY} geometry)"}),
-        "station_x": ("station", gnss.x, {"units": "m"}),
-        "station_y": ("station", gnss.y, {"units": "m"}),
-        "station_lon": ("station", gnss.lon, {"units": "degrees_east"}),
-        "station_lat": ("station", gnss.lat, {"units": "degrees_north"}),
-        "station_role": ("station", np.array(gnss.roles)),
-        "station_incidence": ("station", s_inc, {"units": "degree"}),
-        "station_heading": ("station", np.full(s_inc.shape, primary.heading),
-                            {"units": "degree"}),
-        "station_velocity": ("station", model.los_velocity(gnss.x, gnss.y, epochs, s_inc,
-                                                           primary.heading),
-                             {"units": "mm/yr"}),
-    })
-    return xr.Dataset(data, coords=coords, attrs=attrs)
-
-
-def write_truth(truth: xr.Dataset, path):
-    """Write the truth NetCDF with fixed time units (so that the bytes do not vary)."""
-    encoding = {name: {"units": "days since 2015-01-01", "calendar": "proleptic_gregorian",
-                       "dtype": "int32"}
-                for name in truth.coords if np.issubdtype(truth[name].dtype, np.datetime64)}
-    truth.to_netcdf(path, encoding=encoding)
 
 
 def case_readme(case) -> str:
@@ -383,7 +287,20 @@ def case_readme(case) -> str:
 
 
 def write_case_files(case, folder) -> list[str]:
-    """Write every file of a case into ``folder``; returns the names written."""
+    """Write every file of a case into ``folder``.
+
+    Parameters
+    ----------
+    case : SimulatedCase
+        The case, simulated in memory.
+    folder : path-like
+        An existing folder.
+
+    Returns
+    -------
+    list of str
+        The names written, as :func:`~insarfusion.simulate.case_summary` lists them.
+    """
     folder = Path(folder)
     write_csk_csv(case.datasets["CSK"], folder / CSK_FILE)
     write_egms_csv(case.datasets["S1A"], folder / S1A_FILE)
@@ -394,67 +311,3 @@ def write_case_files(case, folder) -> list[str]:
     (folder / README_FILE).write_text(case_readme(case), encoding="utf-8")
     return [CSK_FILE, S1A_FILE, f"{GNSS_DIR}/ ({len(case.gnss.names)} .tenv3)", CONFIG_FILE,
             TRUTH_FILE, README_FILE]
-
-
-def plot_case_figure(case_dir: Path, path: Path) -> Path:
-    """Draw the truth velocity and the two sampled datasets (see ``plot_case``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import TwoSlopeNorm
-
-    from .simulate import load_truth
-
-    truth = load_truth(case_dir / TRUTH_FILE)
-    cx = float(truth["x"].values.mean())
-    cy = float(truth["y"].values.mean())
-    km = 1000.0
-    norm = TwoSlopeNorm(vmin=-30.0, vcenter=0.0, vmax=15.0)
-    csk_v = pd.read_csv(case_dir / CSK_FILE, usecols=["velocity"])["velocity"].to_numpy()
-    s1a_v = pd.read_csv(case_dir / S1A_FILE, usecols=["mean_velocity"])[
-        "mean_velocity"].to_numpy()
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), sharex=True, sharey=True,
-                             constrained_layout=True)
-    gx = (truth["x"].values - cx) / km
-    gy = (truth["y"].values - cy) / km
-    image = axes[0].pcolormesh(gx, gy, truth["velocity"].values, cmap="RdBu_r", norm=norm,
-                               shading="nearest")
-    axes[0].set_title("truth: LOS velocity (S1A geometry)")
-    panels = ((axes[1], "CSK", csk_v, "CSK PSI (X band)"),
-              (axes[2], "S1A", s1a_v, "S1A SBAS (C band)"))
-    for ax, name, vel, title in panels:
-        ax.scatter((truth[f"{name}_x"].values - cx) / km, (truth[f"{name}_y"].values - cy) / km,
-                   c=vel, s=4, cmap="RdBu_r", norm=norm, linewidths=0)
-        ax.set_title(f"{title}: {vel.size} points, file velocity")
-    road = truth["land_cover"].values == 2
-    slides = truth["landslide"].values
-    for ax in axes:
-        ax.contour(gx, gy, road.astype(float), levels=[0.5], colors="0.4", linewidths=0.6,
-                   linestyles="--")
-        for k in (1, 2):
-            ax.contour(gx, gy, (slides == k).astype(float), levels=[0.5], colors="k",
-                       linewidths=1.0)
-        sx = (truth["station_x"].values - cx) / km
-        sy = (truth["station_y"].values - cy) / km
-        ref = truth["station_role"].values == "reference"
-        ax.scatter(sx[~ref], sy[~ref], marker="^", s=60, c="#39c", edgecolors="k", zorder=5)
-        ax.scatter(sx[ref], sy[ref], marker="^", s=70, c="gold", edgecolors="k", zorder=5)
-        for name, x, y in zip(truth["station"].values, sx, sy, strict=True):
-            ax.annotate(str(name), (x, y), xytext=(4, 4), textcoords="offset points",
-                        fontsize=7)
-        ax.set_aspect("equal")
-        ax.set_xlabel("east of scene centre (km)")
-    axes[0].set_ylabel("north of scene centre (km)")
-    fig.colorbar(image, ax=axes, shrink=0.85, label="LOS velocity (mm/yr, + toward satellite)")
-    fig.suptitle("Simulated Cuenca-like case: landslide outlines (black), highway (dashed), "
-                 "GNSS stations (gold: references)", fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-__all__ = ["case_config", "harmonic_fit", "tenv3_text", "truth_dataset", "write_case_files",
-           "write_truth"]
