@@ -1,19 +1,28 @@
 """The ``insarfusion`` command line: a thin layer over the compute modules.
 
 Errors in the input are reported as one line (file, row/column, what is wrong) with exit code 2;
-an unexpected failure as one line with exit code 1 (``--debug`` shows the traceback).
+an unexpected failure as one line with exit code 1 (``--debug`` shows the traceback); a run
+stopped by SIGINT, SIGTERM or SIGHUP exits with 128 + the signal number after removing its
+unfinished output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from .errors import InsarfusionError
-from .log import setup_logging
+from .errors import InsarfusionError, Interrupted
+from .log import logger, setup_logging
 
 app = typer.Typer(
     add_completion=False,
@@ -34,6 +43,9 @@ def _main(
 ):
     _state["debug"] = debug
     setup_logging(verbose)
+    held = _state.get("held")
+    if held is not None:
+        held.hook()
 
 
 @app.command()
@@ -132,9 +144,11 @@ def decompose(
                                                        "config, named after it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
 ):
-    """Decompose the datasets' lines of sight into east and up series and velocities on a
-    grid (north neglected), and compare them with the east/up products the config's
-    'decomposition.compare' section names."""
+    """Decompose the datasets' lines of sight into east and up on a grid.
+
+    East and up series and velocities (north neglected), compared with the east/up products
+    the config's 'decomposition.compare' section names.
+    """
     from .config import load_config
     from .decompose import run_decomposition
 
@@ -160,8 +174,11 @@ def compare_gnss(
                                                        "config, named after it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
 ):
-    """Compare every dataset's LOS series with the GNSS station projected on its LOS (paper
-    eq. 2) over their overlap, and test which LOS geometry the GNSS fits best."""
+    """Compare every dataset's LOS series with the GNSS station projected on its LOS.
+
+    The station is projected with paper eq. 2 over the overlap, and the LOS geometry the GNSS
+    fits best is found.
+    """
     from .config import load_config
     from .gnss_compare import run_gnss_comparison
 
@@ -236,32 +253,173 @@ def demo(
 
 
 def main(argv=None) -> int:
-    """Console entry point."""
+    """Console entry point: run the command, turn every failure into one line and an exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success; 2 for bad input, configuration or output folder (one line on stderr
+        naming the file, row/column or key); 1 for an unexpected failure; 128 + the signal
+        number when interrupted (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
+    """
+    held = _HeldConsole.install()
     try:
-        app(args=argv, standalone_mode=False)
+        with _signals_interrupt():
+            app(args=argv, standalone_mode=False)
     except InsarfusionError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        return 2
+        return _fail(held, f"error: {exc}", 2)
+    except Interrupted as exc:
+        return _fail(held, f"interrupted by {exc.name}: the run was stopped, its unfinished "
+                           "output removed", exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
+        return _fail(held, "interrupted by SIGINT: the run was stopped, its unfinished output "
+                           "removed", 130)
     except SystemExit as exc:
+        held.release()
         return int(exc.code or 0)
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            where = exc.filename or "the output"
+            return _fail(held, f"error: {where}: {os.strerror(exc.errno).lower()} while "
+                               "writing; nothing was kept", 2)
+        return _unexpected(held, exc)
     except Exception as exc:  # usage errors and the unexpected
-        show = getattr(exc, "show", None)
-        if callable(show) and hasattr(exc, "exit_code"):  # click/typer usage error
-            show()
-            return int(exc.exit_code)
-        if type(exc).__name__ == "Abort":
-            typer.echo("aborted", err=True)
-            return 1
-        if _state["debug"]:
-            raise
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        typer.echo(f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for "
-                   "details)", err=True)
-        return 1
+        return _unexpected(held, exc)
+    held.release()
     return 0
+
+
+#: ``errno`` values of a full disk or an exceeded quota.
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _fail(held, line: str, code: int) -> int:
+    """Drop the held log lines and print ``line`` alone on stderr; return ``code``."""
+    held.discard()
+    typer.echo(line, err=True)
+    return code
+
+
+def _unexpected(held, exc: Exception) -> int:
+    """A usage error (click's own message) or an unexpected failure as one line."""
+    show = getattr(exc, "show", None)
+    if callable(show) and hasattr(exc, "exit_code"):  # click/typer usage error
+        held.discard()
+        show()
+        return int(exc.exit_code)
+    if type(exc).__name__ == "Abort":
+        return _fail(held, "aborted", 1)
+    if _state["debug"]:
+        held.release()
+        raise exc
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return _fail(held, f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for "
+                       "details)", 1)
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted` while in the block.
+
+    Raised in the main thread, it unwinds every context manager, so that the staging folder
+    of the output is removed. A second signal during that clean-up is ignored. Outside the
+    main thread (an embedding application) nothing is changed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    signals = [getattr(signal, n) for n in names if hasattr(signal, n)]
+
+    def handler(signum, frame):
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig in signals:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError):  # pragma: no cover - not allowed here
+            pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class _HeldConsole(logging.Handler):
+    """Holds the console's log lines of the first seconds of a command.
+
+    A command that fails on its input fails within its first seconds (reading the config and
+    the data): its held lines are dropped, so that the error is the one line on stderr. Once
+    :data:`HOLD_S` seconds have passed (or :data:`HOLD_RECORDS` lines are held), or the
+    command succeeds, the held lines are written in order and later ones go straight through.
+    ``run.log`` in the output gets every line as it happens, whatever is held here.
+    """
+
+    #: Seconds during which console lines are held.
+    HOLD_S = 3.0
+    #: Lines held at most before they are written anyway.
+    HOLD_RECORDS = 200
+
+    def __init__(self, target: logging.Handler):
+        super().__init__(target.level)
+        self.target = target
+        self.setFormatter(target.formatter)
+        self.start = time.monotonic()
+        self.records: list[logging.LogRecord] | None = []
+
+    @classmethod
+    def install(cls) -> _HeldConsole:
+        """Wrap the package logger's console handlers (set up by the command callback)."""
+        holder = cls(logging.NullHandler())
+        holder._hooked = False
+        _state["held"] = holder
+        return holder
+
+    def hook(self) -> None:
+        """Put this handler in place of the package logger's stderr handlers."""
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler) and \
+                    not isinstance(handler, logging.FileHandler):
+                logger.removeHandler(handler)
+                self.target = handler
+                self.setLevel(handler.level)
+                self.setFormatter(handler.formatter)
+                logger.addHandler(self)
+                break
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Hold ``record`` during the first seconds, else pass it to the console."""
+        if self.records is not None:
+            self.records.append(record)
+            if (time.monotonic() - self.start > self.HOLD_S
+                    or len(self.records) >= self.HOLD_RECORDS):
+                self.release()
+            return
+        self.target.handle(record)
+
+    def release(self) -> None:
+        """Write the held lines and let later ones through."""
+        held, self.records = self.records or [], None
+        for record in held:
+            self.target.handle(record)
+
+    def discard(self) -> None:
+        """Drop the held lines (the command failed; its one-line error says why)."""
+        self.records = None
+
+    def close(self) -> None:
+        """Write what is held before the handler goes (the logger is being set up again)."""
+        self.release()
+        super().close()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from ..dataset import gnss_dataset
 from ..errors import InputError
 from ..log import logger
 from ._common import (
+    check_lonlat,
     checked_dates,
     find_column,
     numeric,
@@ -100,6 +101,11 @@ def _floats(tokens: pd.DataFrame, column: int, label: str, name: str) -> np.ndar
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(f"not a number: {raw.iat[i]!r}", label,
+                         f"row {tokens.index[i]}, column {name!r}")
+    infinite = np.isinf(values)
+    if infinite.any():
+        i = int(np.flatnonzero(infinite)[0])
+        raise InputError(f"not a finite number: {raw.iat[i]!r}", label,
                          f"row {tokens.index[i]}, column {name!r}")
     return values
 
@@ -491,6 +497,7 @@ def read_gnss_csv(path, *, crs=None, station=None, **options):
         return out
 
     _, first_row = np.unique(station_idx, return_index=True)
+    check_lonlat(by_name[col["lon"]], by_name[col["lat"]], rows, col["lon"], col["lat"], label)
     enu = _relative_to_first(np.stack([grid(col[c]) for c in ("east", "north", "up")]))
     sig = [None if c is None else grid(c) for c in sig_cols]
     return gnss_dataset(enu[0], enu[1], enu[2], dates, stations=station_names,
