@@ -238,9 +238,8 @@ def check_field_counts(text: str, label: str, sep: str = ",") -> None:
         ends = np.r_[ends, raw.size]
     starts = np.r_[0, ends[:-1] + 1]
     lengths = ends - starts
-    is_sep = raw == ord(sep)
-    counts = np.add.reduceat(is_sep, np.minimum(starts, raw.size - 1), dtype=np.int64)
-    counts[lengths == 0] = 0
+    seps = np.flatnonzero(raw == ord(sep))
+    counts = np.diff(np.searchsorted(seps, np.r_[starts, raw.size]))
     blank = lengths == 0
     blank |= (lengths == 1) & (raw[np.minimum(starts, raw.size - 1)] == 13)
     expected = counts[0]
