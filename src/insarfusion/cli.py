@@ -77,7 +77,8 @@ def run(
     config: Path = typer.Argument(..., help="The run's YAML configuration."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
                                                        "config, named after it)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    force: bool = typer.Option(False, "--force", help="Replace an output folder an earlier run "
+                               "wrote (never one holding the config or inputs)."),
     dask_scheduler: str = typer.Option(
         None, "--dask-scheduler", help="Run the chunked steps (temporal resampling, gridding, "
         "CNN inference) on the workers of this running Dask scheduler, e.g. tcp://host:8786."),
@@ -90,7 +91,26 @@ def run(
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_results"
+    _check_output(cfg, config, out, force)
     _run_and_report(cfg, out, force, dask_scheduler=dask_scheduler, workers=workers)
+
+
+def _check_output(cfg, config: Path, out: Path, force: bool) -> None:
+    """Refuse, before any work, an output folder the run may not write.
+
+    ``--force`` replaces only a folder an earlier run wrote, and never one that is or holds
+    the run's config or inputs (:func:`insarfusion.products.check_output_target`).
+    """
+    from .products import check_output_target
+
+    protect = [config, *(d.path for d in cfg.datasets)]
+    if cfg.gnss is not None:
+        protect.append(cfg.gnss.path)
+    protect.append(cfg.truth)
+    compare = cfg.decomposition.compare if cfg.decomposition is not None else None
+    if compare is not None:
+        protect += [compare.east, compare.up]
+    check_output_target(out, force, protect)
 
 
 def _run_and_report(cfg, out: Path, force: bool, dask_scheduler=None, workers=None) -> None:
@@ -154,6 +174,7 @@ def decompose(
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_decomposition"
+    _check_output(cfg, config, out, force)
     summary = run_decomposition(cfg, out, force=force)
     typer.echo(f"{summary['cells']} cells decomposed ({summary['cell_size_m']:g} m, "
                f"{summary['epochs']['count']} epochs {summary['epochs']['start']}.."
@@ -184,6 +205,7 @@ def compare_gnss(
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_gnss"
+    _check_output(cfg, config, out, force)
     result = run_gnss_comparison(cfg, out, force=force)
     typer.echo(f"station {result['station']} ({result['lon']}, {result['lat']})")
     typer.echo(f"{'dataset':<16}{'inc/head':>13}{'epochs':>7}  {'overlap':<23}{'RMSE':>9}"

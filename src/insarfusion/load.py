@@ -52,6 +52,7 @@ def load_inputs(cfg: Config) -> Inputs:
                     ds.sizes["time"], d.path)
     if cfg.crs is not None:
         crs = crs_string(parse_crs(cfg.crs, where="key 'crs'"))
+        check_crs_area(crs, datasets)
     else:
         primary = datasets[cfg.primary]
         crs = crs_string(utm_crs(primary["lon"].values, primary["lat"].values))
@@ -68,6 +69,49 @@ def load_inputs(cfg: Config) -> Inputs:
                                   f"({', '.join(gnss.station.values)})", cfg.gnss.path)
         logger.info("read GNSS: %d stations from %s", gnss.sizes["station"], cfg.gnss.path)
     return Inputs(datasets=datasets, gnss=gnss, crs=crs, primary=cfg.primary)
+
+
+#: Degrees the data may lie outside the area of use of a configured CRS (half a UTM zone).
+CRS_AREA_MARGIN_DEG = 3.0
+
+
+def check_crs_area(crs, datasets: dict[str, xr.Dataset]) -> None:
+    """Refuse a configured working CRS whose area of use does not hold the data.
+
+    Parameters
+    ----------
+    crs : str
+        The configured CRS (the ``crs`` key).
+    datasets : dict of str to xarray.Dataset
+        The point datasets, with ``lon``/``lat`` in degrees.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key ``crs``, its area of use and where the data lie (degrees), when a
+        point lies more than :data:`CRS_AREA_MARGIN_DEG` outside that area.
+    """
+    from pyproj import CRS
+
+    area = CRS.from_user_input(crs).area_of_use
+    if area is None:
+        return
+    m = CRS_AREA_MARGIN_DEG
+    for name, ds in datasets.items():
+        lon, lat = ds["lon"].values, ds["lat"].values
+        if area.west <= area.east:
+            lon_out = (lon < area.west - m) | (lon > area.east + m)
+        else:  # the area crosses the antimeridian
+            lon_out = (lon < area.west - m) & (lon > area.east + m)
+        outside = lon_out | (lat < area.south - m) | (lat > area.north + m)
+        if outside.any():
+            raise ConfigError(
+                f"{crs} is not valid where the data are: its area of use is longitude "
+                f"{area.west:g}..{area.east:g}, latitude {area.south:g}..{area.north:g} degrees, "
+                f"and dataset {name!r} lies at longitude {np.nanmin(lon):.3f}.."
+                f"{np.nanmax(lon):.3f}, latitude {np.nanmin(lat):.3f}..{np.nanmax(lat):.3f}; "
+                "give the CRS of the data's area or leave the key out (UTM zone of the data)",
+                where="key 'crs'")
 
 
 def extent(inputs: Inputs) -> tuple[float, float, float, float]:

@@ -1,0 +1,122 @@
+"""Guards run before expensive steps: refuse work that cannot fit, with a message saying why.
+
+:func:`check_grid_size` compares the memory of the gridded cubes (cells x epochs x datasets)
+with the memory available, before anything is gridded. It is called with the extent of the
+points (metres, working CRS), the cell size (metres), the number of common epochs and of
+datasets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from .errors import StageError
+
+#: Bytes per value of a gridded cube (float64).
+BYTES_PER_VALUE = 8
+
+#: Cubes held per dataset while gridding and fusing: the dataset's own channel, its mask and
+#: the fused products (a deliberately generous count, so that the guard errs on the safe side
+#: only for grids far beyond the machine).
+CUBES_PER_DATASET = 2
+
+#: Share of the available memory a grid may take.
+MEMORY_SHARE = 0.8
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to this process, bytes; None when it cannot be told.
+
+    Linux's ``MemAvailable``, else the free physical pages.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def grid_bytes(extent, cell_size_m: float, n_epochs: int, n_datasets: int) -> tuple[int, int]:
+    """Cells of a grid over ``extent`` and the bytes of its cubes.
+
+    Parameters
+    ----------
+    extent : tuple of float
+        ``(xmin, xmax, ymin, ymax)``, metres in the working CRS.
+    cell_size_m : float
+        Cell size, metres.
+    n_epochs : int
+        Common epochs.
+    n_datasets : int
+        Datasets gridded.
+
+    Returns
+    -------
+    cells : int
+        ``nx * ny``.
+    nbytes : int
+        ``cells * n_epochs * n_datasets * CUBES_PER_DATASET * BYTES_PER_VALUE``.
+    """
+    xmin, xmax, ymin, ymax = (float(v) for v in extent)
+    nx = math.floor((xmax - xmin) / cell_size_m) + 1
+    ny = math.floor((ymax - ymin) / cell_size_m) + 1
+    cells = nx * ny
+    return cells, cells * int(n_epochs) * max(int(n_datasets), 1) * CUBES_PER_DATASET * \
+        BYTES_PER_VALUE
+
+
+def check_grid_size(extent, cell_size_m: float, n_epochs: int, n_datasets: int,
+                    available: int | None = None) -> int:
+    """Refuse a grid whose cubes cannot fit in memory, before gridding.
+
+    Parameters
+    ----------
+    extent : tuple of float
+        ``(xmin, xmax, ymin, ymax)`` of the points, metres in the working CRS.
+    cell_size_m : float
+        Cell size, metres.
+    n_epochs : int
+        Common epochs.
+    n_datasets : int
+        Datasets gridded.
+    available : int, optional
+        Bytes available; default :func:`available_memory_bytes`.
+
+    Returns
+    -------
+    int
+        The estimated bytes of the cubes.
+
+    Raises
+    ------
+    StageError
+        Naming the extent (km), the cell size (m), the grid (cells), the epochs and datasets,
+        and the estimated and available GB, when the estimate exceeds
+        :data:`MEMORY_SHARE` of what is available.
+    """
+    if not (math.isfinite(cell_size_m) and cell_size_m > 0):
+        raise StageError(f"cell size {cell_size_m!r} m is not a positive number")
+    bounds = [float(v) for v in extent]
+    if not all(math.isfinite(v) for v in bounds):
+        raise StageError(f"extent {bounds} of the points is not finite")
+    cells, nbytes = grid_bytes(bounds, cell_size_m, n_epochs, n_datasets)
+    available = available_memory_bytes() if available is None else available
+    if available is not None and nbytes > MEMORY_SHARE * available:
+        xmin, xmax, ymin, ymax = bounds
+        raise StageError(
+            f"the grid does not fit in memory: extent {(xmax - xmin) / 1e3:.1f} x "
+            f"{(ymax - ymin) / 1e3:.1f} km at cell size {cell_size_m:g} m is {cells:,} cells; "
+            f"x {n_epochs} epochs x {n_datasets} datasets needs about {nbytes / 1e9:.1f} GB, "
+            f"{available / 1e9:.1f} GB are available. Use a larger spatial.cell_size_m, "
+            "fewer epochs (time.step_days, time.start/end) or check the coordinates")
+    return nbytes
+
+
+__all__ = ["available_memory_bytes", "check_grid_size", "grid_bytes"]
