@@ -302,7 +302,7 @@ def main(argv=None) -> int:
         return _fail(held, "interrupted by SIGINT: the run was stopped, its unfinished output "
                            "removed", 130)
     except SystemExit as exc:
-        held.release()
+        held.flush_held()
         return int(exc.code or 0)
     except OSError as exc:
         if exc.errno in _DISK_FULL:
@@ -312,7 +312,7 @@ def main(argv=None) -> int:
         return _unexpected(held, exc)
     except Exception as exc:  # usage errors and the unexpected
         return _unexpected(held, exc)
-    held.release()
+    held.flush_held()
     return 0
 
 
@@ -322,7 +322,7 @@ _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 def _fail(held, line: str, code: int) -> int:
     """Drop the held log lines and print ``line`` alone on stderr; return ``code``."""
-    held.discard()
+    held.drop_held()
     typer.echo(line, err=True)
     return code
 
@@ -331,13 +331,13 @@ def _unexpected(held, exc: Exception) -> int:
     """A usage error (click's own message) or an unexpected failure as one line."""
     show = getattr(exc, "show", None)
     if callable(show) and hasattr(exc, "exit_code"):  # click/typer usage error
-        held.discard()
+        held.drop_held()
         show()
         return int(exc.exit_code)
     if type(exc).__name__ == "Abort":
         return _fail(held, "aborted", 1)
     if _state["debug"]:
-        held.release()
+        held.flush_held()
         raise exc
     msg = " ".join(str(exc).split()) or type(exc).__name__
     return _fail(held, f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for "
@@ -424,23 +424,23 @@ class _HeldConsole(logging.Handler):
             self.records.append(record)
             if (time.monotonic() - self.start > self.HOLD_S
                     or len(self.records) >= self.HOLD_RECORDS):
-                self.release()
+                self.flush_held()
             return
         self.target.handle(record)
 
-    def release(self) -> None:
+    def flush_held(self) -> None:
         """Write the held lines and let later ones through."""
         held, self.records = self.records or [], None
         for record in held:
             self.target.handle(record)
 
-    def discard(self) -> None:
+    def drop_held(self) -> None:
         """Drop the held lines (the command failed; its one-line error says why)."""
         self.records = None
 
     def close(self) -> None:
         """Write what is held before the handler goes (the logger is being set up again)."""
-        self.release()
+        self.flush_held()
         super().close()
 
 

@@ -331,6 +331,18 @@ def _location(loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
+class _DatesAsText(yaml.SafeLoader):
+    """The safe YAML loader, leaving dates as text.
+
+    pydantic reads them, and names the key of one that does not exist (``2015-02-30``).
+    """
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def _config_text(path: Path) -> str:
     """The text of a configuration file; an error for binary content or text not UTF-8."""
     data = path.read_bytes()
@@ -357,7 +369,7 @@ def load_config(path) -> Config:
     if not path.is_file():
         raise ConfigError("no such configuration file", path)
     try:
-        raw = yaml.safe_load(_config_text(path))
+        raw = yaml.load(_config_text(path), Loader=_DatesAsText)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None

@@ -25,6 +25,7 @@ class Inputs:
     primary: str
 
     def summary_lines(self) -> list[str]:
+        """One line per dataset (and the GNSS): counts, span, band and technique."""
         lines = [f"working CRS: {self.crs}"]
         for name, ds in self.datasets.items():
             s = summary(ds)
@@ -45,8 +46,10 @@ def load_inputs(cfg: Config) -> Inputs:
     datasets = {}
     for d in cfg.datasets:
         fmt = None if d.format == "auto" else d.format
+        options = {"crs": cfg.crs} if cfg.crs is not None else {}  # x/y columns are in it
+        options.update(d.options)
         ds = read_points(d.path, fmt, name=d.name, band=d.band, technique=d.technique,
-                         incidence=d.incidence, heading=d.heading, **d.options)
+                         incidence=d.incidence, heading=d.heading, **options)
         datasets[d.name] = ds
         logger.info("read %s: %d points x %d epochs from %s", d.name, ds.sizes["point"],
                     ds.sizes["time"], d.path)

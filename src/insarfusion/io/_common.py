@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..log import logger
 
 _DATE_RE = re.compile(r"^(?:[A-Za-z_]*?)(\d{4})-?(\d{2})-?(\d{2})$")
 
@@ -252,6 +253,13 @@ def check_field_counts(text: str, label: str, sep: str = ",") -> None:
                 + (" (the file ends in the middle of this row)" if cut else "")
                 if found < want else f"cannot parse as a table: {found} fields, the header has {want}")
         raise InputError(what, label, f"row {i + 1}")
+    if not text.endswith("\n") and not blank[-1]:
+        last = counts.size
+        if text.rstrip("\r").endswith(sep):
+            raise InputError("truncated row: the file ends in the middle of this row (after a "
+                             "separator, without a final newline)", label, f"row {last}")
+        logger.warning("%s: the file does not end with a newline; its last row (row %d) is "
+                       "read as complete: check that the file was not cut short", label, last)
 
 
 def read_csv_table(text: str, label: str, sep=",", **kwargs) -> pd.DataFrame:

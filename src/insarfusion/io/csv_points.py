@@ -122,7 +122,7 @@ def _check_date_order(date_columns, dates, label) -> None:
         raise InputError(what, label, f"column {date_columns[i]!r}")
 
 
-def read_wide_table(path, text_columns=()) -> WideTable:
+def read_wide_table(path, text_columns=(), check_header=None) -> WideTable:
     """Read a wide point table (static columns, then one column per date) from CSV or zip.
 
     Rows without a single displacement value are dropped and counted in the log.
@@ -134,6 +134,9 @@ def read_wide_table(path, text_columns=()) -> WideTable:
     text_columns : iterable of str
         Columns (case-insensitive) read as text, e.g. point ids: no cell of theirs is turned
         into NaN or a number.
+    check_header : callable, optional
+        Called with the column names and the file label before anything else is checked
+        (a format's own test of its columns).
 
     Raises
     ------
@@ -143,6 +146,8 @@ def read_wide_table(path, text_columns=()) -> WideTable:
     """
     text, label = read_text(path)  # without the byte-order mark of spreadsheet exports
     header = _header(text, label)
+    if check_header is not None:
+        check_header(header, label)
     wanted = {t.lower() for t in text_columns}
     as_text = [h for h in header if h.lower() in wanted]
     na_values = {h: NA_STRINGS for h in header if h not in as_text}

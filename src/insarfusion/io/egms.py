@@ -184,9 +184,8 @@ def read_egms(path, *, crs=None, name=None, band="C", technique="PSI", incidence
     """
     reject_options(options, "egms", path, known=("component",))
     stem = Path(path).stem
-    table = read_wide_table(path, text_columns=("pid",))
+    table = read_wide_table(path, text_columns=("pid",), check_header=_check_is_egms)
     label, rows, cols = table.label, table.rows, table.static_columns
-    _check_is_egms(cols, label)
     level = _level(stem, table)
     comp = _component(stem, level, component, label)
     require_columns(cols, ["pid"], label)
