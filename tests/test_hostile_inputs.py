@@ -1028,3 +1028,60 @@ def test_case_count():
     total = (len(READER_CASES) + len(VALID_CASES) + len(CONFIG_CASES) + len(CONFIG_FILE_CASES)
              + len(DATA_IN_RUN_CASES) + 25)
     assert total >= 150, total
+
+
+# --------------------------------------------------------------------------- ties and truth
+
+def _gnss_folder(tmp_path, lat, lon):
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "MXTM.tenv3").write_text(tenv3_text(lat=lat, lon=lon))
+    return folder
+
+
+def _shifted_csv(dlon):
+    rows = csv_rows()
+    for r in rows:
+        r[1] = f"{float(r[1]) + dlon:.4f}"
+    return table(CSV_COLS, rows)
+
+
+TIE_CASES = {
+    "reference_station_2000_km_away": (
+        "gnss: {path: g, format: tenv3, reference: [MXTM]}\n", ("19.4844", "-98.9785"),
+        ["key 'gnss.reference'", "'MXTM'", "km from the nearest point"]),
+    "reference_station_30_km_away": (
+        "gnss: {path: g, format: tenv3, reference: [MXTM]}\n", ("-2.9", "-78.73"),
+        ["key 'gnss.reference'", "km"]),
+    "reference_point_far": ("reference_point: {lon: -78.0, lat: -2.9}\n", None,
+                            ["key 'reference_point'", "km"]),
+    "datasets_apart": ("  - {name: B, path: b.csv, format: csv}\n", None,
+                       ["key 'datasets'", "do not overlap"]),
+    "truth_garbage": ("truth: truth.nc\n", None, ["truth.nc", "key 'truth'"]),
+    "truth_missing": ("truth: nowhere.nc\n", None, ["nowhere.nc", "key 'truth'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TIE_CASES))
+def test_ties_and_truth_refused(case, tmp_path, cli):
+    extra, station, expected = TIE_CASES[case]
+    cfg = _config(tmp_path, BASE_CONFIG + extra)
+    if station is not None:
+        _gnss_folder(tmp_path, *station)
+    (tmp_path / "b.csv").write_text(_shifted_csv(1.0))
+    (tmp_path / "truth.nc").write_bytes(b"CDF\x01" + os.urandom(100))
+    out = tmp_path / "out"
+    code, _, err = cli("run", cfg, "--out", out)
+    assert_refused(code, err, *expected, out=out)
+
+
+def test_ties_within_reach_load(tmp_path):
+    from insarfusion.config import load_config
+    from insarfusion.load import load_inputs
+
+    cfg = _config(tmp_path, BASE_CONFIG + "  - {name: B, path: b.csv, format: csv}\n"
+                  "gnss: {path: g, format: tenv3, reference: [MXTM]}\n")
+    (tmp_path / "b.csv").write_text(_shifted_csv(0.001))
+    _gnss_folder(tmp_path, "-2.903", "-79.03")
+    inputs = load_inputs(load_config(cfg))
+    assert list(inputs.datasets) == ["A", "B"]

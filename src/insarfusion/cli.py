@@ -92,7 +92,29 @@ def run(
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_results"
     _check_output(cfg, config, out, force)
+    _check_truth(cfg.truth)
     _run_and_report(cfg, out, force, dask_scheduler=dask_scheduler, workers=workers)
+
+
+def _check_truth(path) -> None:
+    """Refuse, before any work, a ``truth`` file that cannot be opened as NetCDF."""
+    if path is None:
+        return
+    from .errors import ConfigError
+
+    if not Path(path).is_file():
+        raise ConfigError("truth file named in the config does not exist", path, "key 'truth'")
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as ds:
+            names = set(ds.variables)
+    except Exception as exc:  # noqa: BLE001 - every backend fails in its own way
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise ConfigError(f"cannot read the truth file: not NetCDF, or damaged ({reason})",
+                          path, "key 'truth'") from None
+    if "displacement" not in names:
+        raise ConfigError("the truth file has no 'displacement' variable", path, "key 'truth'")
 
 
 def _check_output(cfg, config: Path, out: Path, force: bool) -> None:
@@ -381,13 +403,14 @@ class _HeldConsole(logging.Handler):
 
     A command that fails on its input fails within its first seconds (reading the config and
     the data): its held lines are dropped, so that the error is the one line on stderr. Once
-    :data:`HOLD_S` seconds have passed (or :data:`HOLD_RECORDS` lines are held), or the
-    command succeeds, the held lines are written in order and later ones go straight through.
+    :data:`HOLD_S` seconds have passed since the first line (or :data:`HOLD_RECORDS` lines are
+    held), or the command succeeds, the held lines are written in order and later ones go
+    straight through.
     ``run.log`` in the output gets every line as it happens, whatever is held here.
     """
 
     #: Seconds during which console lines are held.
-    HOLD_S = 3.0
+    HOLD_S = 5.0
     #: Lines held at most before they are written anyway.
     HOLD_RECORDS = 200
 
@@ -421,6 +444,8 @@ class _HeldConsole(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Hold ``record`` during the first seconds, else pass it to the console."""
         if self.records is not None:
+            if not self.records:
+                self.start = time.monotonic()
             self.records.append(record)
             if (time.monotonic() - self.start > self.HOLD_S
                     or len(self.records) >= self.HOLD_RECORDS):

@@ -71,6 +71,7 @@ def load_inputs(cfg: Config) -> Inputs:
                 raise ConfigError(f"reference station {ref!r} is not among the GNSS stations "
                                   f"({', '.join(gnss.station.values)})", cfg.gnss.path)
         logger.info("read GNSS: %d stations from %s", gnss.sizes["station"], cfg.gnss.path)
+    check_ties(cfg, datasets, gnss, crs)
     return Inputs(datasets=datasets, gnss=gnss, crs=crs, primary=cfg.primary)
 
 
@@ -115,6 +116,104 @@ def check_crs_area(crs, datasets: dict[str, xr.Dataset]) -> None:
                 f"{np.nanmax(lon):.3f}, latitude {np.nanmin(lat):.3f}..{np.nanmax(lat):.3f}; "
                 "give the CRS of the data's area or leave the key out (UTM zone of the data)",
                 where="key 'crs'")
+
+
+#: A tie (reference station or area) may reach this many times its radius for points ...
+REACH_RADII = 20.0
+#: ... and at least this far, metres; beyond it there is nothing to tie to.
+MIN_REACH_M = 2000.0
+
+
+def _reach(radius_m: float) -> float:
+    """Farthest distance (m) at which a tie of ``radius_m`` may still find its points."""
+    return max(REACH_RADII * float(radius_m), MIN_REACH_M)
+
+
+def _nearest_m(x0: float, y0: float, ds: xr.Dataset) -> float:
+    """Distance (m) from ``(x0, y0)`` to the nearest point of ``ds``."""
+    return float(np.min(np.hypot(ds["x"].values - x0, ds["y"].values - y0)))
+
+
+def check_ties(cfg: Config, datasets: dict[str, xr.Dataset], gnss, crs: str) -> None:
+    """Refuse ties that would reach for points far away, before any work.
+
+    * every reference station (``gnss.reference``) must have points of every dataset within
+      :func:`_reach` of ``gnss.radius_m``, and the final reference (``gnss.final_reference``)
+      points of some dataset;
+    * without reference stations, a configured ``reference_point`` must have points of every
+      dataset within reach, and, without one, the datasets' extents must overlap.
+
+    Parameters
+    ----------
+    cfg : Config
+        The run's configuration.
+    datasets : dict of str to xarray.Dataset
+        Point datasets with ``x``/``y`` in ``crs`` (metres).
+    gnss : xarray.Dataset or None
+        The stations, ``x``/``y`` in ``crs``.
+    crs : str
+        The working CRS.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key (``gnss.reference``, ``gnss.final_reference``, ``reference_point`` or
+        ``datasets``), the station or dataset, and the distance in km.
+    """
+    g = cfg.gnss
+    if g is not None and g.reference and gnss is not None:
+        reach = _reach(g.radius_m)
+        for key, names in (("gnss.reference", g.reference),
+                           ("gnss.final_reference", [g.final_reference])):
+            for station in (n for n in names if n is not None):
+                st = gnss.sel(station=station)
+                x0, y0 = float(st["x"]), float(st["y"])
+                if not (np.isfinite(x0) and np.isfinite(y0)):
+                    raise ConfigError(f"reference station {station!r} has no known position",
+                                      where=f"key '{key}'")
+                gaps = {name: _nearest_m(x0, y0, ds) for name, ds in datasets.items()}
+                far = {n: d for n, d in gaps.items() if d > reach}
+                if far and (key == "gnss.reference" or len(far) == len(gaps)):
+                    name, gap = next(iter(far.items()))
+                    raise ConfigError(
+                        f"reference station {station!r} is {gap / 1e3:.1f} km from the nearest "
+                        f"point of dataset {name!r}, beyond {reach / 1e3:.1f} km (gnss.radius_m "
+                        f"{g.radius_m:g} m): there is nothing to tie it to; choose a station "
+                        "inside the data", where=f"key '{key}'")
+        return
+    rp = cfg.reference_point
+    if rp is not None:
+        from .crs import lonlat_to_xy
+
+        x, y = lonlat_to_xy([rp.lon], [rp.lat], crs)
+        reach = _reach(rp.radius_m)
+        for name, ds in datasets.items():
+            gap = _nearest_m(float(x[0]), float(y[0]), ds)
+            if gap > reach:
+                raise ConfigError(f"the reference point is {gap / 1e3:.1f} km from the nearest "
+                                  f"point of dataset {name!r}, beyond {reach / 1e3:.1f} km",
+                                  where="key 'reference_point'")
+        return
+    _check_overlap(datasets)
+
+
+def _check_overlap(datasets: dict[str, xr.Dataset]) -> None:
+    """Without GNSS or a reference point, the datasets' extents must overlap (within reach)."""
+    if len(datasets) < 2:
+        return
+    reach = _reach(0.0)
+    boxes = {n: (float(ds["x"].min()), float(ds["x"].max()), float(ds["y"].min()),
+                 float(ds["y"].max())) for n, ds in datasets.items()}
+    xmin = max(b[0] for b in boxes.values())
+    xmax = min(b[1] for b in boxes.values())
+    ymin = max(b[2] for b in boxes.values())
+    ymax = min(b[3] for b in boxes.values())
+    gap = float(np.hypot(max(xmin - xmax, 0.0), max(ymin - ymax, 0.0)))
+    if gap > reach:
+        raise ConfigError(f"the datasets ({', '.join(boxes)}) do not overlap in space (their "
+                          f"extents are {gap / 1e3:.1f} km apart): without GNSS reference "
+                          "stations they cannot be tied together; give gnss.reference",
+                          where="key 'datasets'")
 
 
 def extent(inputs: Inputs) -> tuple[float, float, float, float]:

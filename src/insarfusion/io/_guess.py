@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import InputError
+from ..log import logger
 from ._common import decode_text, looks_like_zip, zip_member
 
 _GNSS_SUFFIXES = {"tenv3": (".tenv3",), "tenv": (".tenv", ".tenv.txt"), "pos": (".pos",)}
@@ -91,7 +92,8 @@ def gnss_files(folder, format) -> list[Path]:
                 continue
             try:
                 kind, fmt = guess_format(p)
-            except InputError:
+            except InputError as exc:
+                logger.info("%s: not read as a GNSS file (%s)", p, exc.what)
                 continue
             if kind == "gnss" and (format is None or fmt == format):
                 picked.append(p)
