@@ -336,6 +336,9 @@ READER_CASES = {
                          ["row 6", "truncated row", "ends in the middle"]),
     "csv_last_row_missing_field": ("points.csv", csv_text().rstrip("\n").rsplit(",", 1)[0],
                                    None, ["row 6", "truncated row"]),
+    "csv_short_row_and_empty_last_cells": (
+        "points.csv", csv_text(r2_20150417="").replace(",-2.4,-3.4\n", ",-2.4\n"), None,
+        ["row 5", "truncated row"]),
     "csv_extra_field": ("points.csv", csv_text().replace("-3.3\n", "-3.3,9\n"), None,
                         ["row 4", "fields"]),
     "csv_extra_field_first_row": ("points.csv", csv_text().replace("-3.1\n", "-3.1,9\n"),
@@ -548,6 +551,8 @@ VALID_CASES = {
                              "does not end with a newline"),
     "csv_nan_and_empty_cells": ("points.csv", csv_text(r2_20150324="NaN", r3_20150405=""),
                                 None, "5 points"),
+    "csv_last_date_empty": ("points.csv", csv_text(r3_20150417="", r5_20150417="NaN"), None,
+                            "5 points"),
     "csv_empty_row_dropped": ("points.csv", csv_text(**{f"r4_{d}": "" for d in DATES}), None,
                               "dropped 1 of 5 rows"),
     "csv_blank_line": ("points.csv", csv_text().replace("\np3", "\n\np3"), "csv",

@@ -208,12 +208,16 @@ def read_text(path, member_suffixes=(".csv",), encoding="utf-8") -> tuple[str, s
     return text, label
 
 
-def check_field_counts(text: str, label: str, sep: str = ",") -> None:
+def check_field_counts(text: str, label: str, sep: str = ",", frame=None) -> None:
     """An error naming the first row with fewer or more fields than the header.
 
-    Counts separators per line with NumPy on the bytes (no loop over rows); quoted fields are
-    blanked first. Blank lines are left to the caller. A last row cut short without a final
-    newline is reported like any other short row.
+    With ``frame``, the table pandas parsed from ``text``, only rows whose last cell is empty
+    can be short (pandas fills the missing trailing fields of a short row), and a first row
+    with more fields than the header shows as a non-default index (pandas' implicit index
+    column; later long rows are pandas' own error): when no row is a candidate nothing more is
+    done. Otherwise, and without ``frame``, the separators of every line are counted with
+    NumPy on the bytes (no loop over rows), quoted fields blanked first. A last row that ends
+    with a separator and no newline is an error, a last row without a newline a warning.
 
     Parameters
     ----------
@@ -223,17 +227,50 @@ def check_field_counts(text: str, label: str, sep: str = ",") -> None:
         The file, for messages.
     sep : str
         The one-character field separator.
+    frame : pandas.DataFrame, optional
+        The table as pandas parsed it from ``text`` (default index).
 
     Raises
     ------
     InputError
-        ``"truncated row: 5 of 8 fields"`` (or ``too many fields``), naming the row.
+        ``"truncated row: 5 of 8 fields"`` (or ``cannot parse as a table: 9 fields``),
+        naming the row.
     """
-    if '"' in text:
-        text = re.sub(r'"[^"]*"', "", text)
-    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    if raw.size == 0:
+    header_end = text.find("\n")
+    if header_end < 0:
         return
+    if frame is None or not isinstance(frame.index, pd.RangeIndex) or _empty_last(frame):
+        body = re.sub(r'"[^"]*"', "", text) if '"' in text else text
+        header = body[:body.find("\n")]
+        _first_bad_row(body, label, sep, header.count(sep))
+    if not text.endswith("\n"):
+        last_line = text[text.rfind("\n") + 1:].rstrip("\r")
+        if last_line.strip():
+            row = text.count("\n") + 1
+            if last_line.endswith(sep):
+                raise InputError("truncated row: the file ends in the middle of this row "
+                                 "(after a separator, without a final newline)", label,
+                                 f"row {row}")
+            logger.warning("%s: the file does not end with a newline; its last row (row %d) "
+                           "is read as complete: check that the file was not cut short",
+                           label, row)
+
+
+def _empty_last(frame: pd.DataFrame) -> bool:
+    """Whether a cell of the last column is empty (NaN, or ``""`` where read as text)."""
+    if frame.shape[1] == 0:
+        return False
+    last = frame.iloc[:, -1]
+    if last.isna().to_numpy().any():
+        return True
+    if pd.api.types.is_string_dtype(last) or last.dtype == object:
+        return bool((last.astype(str) == "").to_numpy().any())
+    return False
+
+
+def _first_bad_row(text: str, label: str, sep: str, expected: int) -> None:
+    """Raise naming the first non-blank line whose separator count is not ``expected``."""
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
     if ends.size == 0 or ends[-1] != raw.size - 1:
         ends = np.r_[ends, raw.size]
@@ -243,23 +280,18 @@ def check_field_counts(text: str, label: str, sep: str = ",") -> None:
     counts = np.diff(np.searchsorted(seps, np.r_[starts, raw.size]))
     blank = lengths == 0
     blank |= (lengths == 1) & (raw[np.minimum(starts, raw.size - 1)] == 13)
-    expected = counts[0]
     bad = (counts != expected) & ~blank
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        found, want = int(counts[i]) + 1, int(expected) + 1
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    found, want = int(counts[i]) + 1, int(expected) + 1
+    if found < want:
         cut = i == counts.size - 1 and not text.endswith("\n")
-        what = (f"truncated row: {found} of {want} fields"
-                + (" (the file ends in the middle of this row)" if cut else "")
-                if found < want else f"cannot parse as a table: {found} fields, the header has {want}")
-        raise InputError(what, label, f"row {i + 1}")
-    if not text.endswith("\n") and not blank[-1]:
-        last = counts.size
-        if text.rstrip("\r").endswith(sep):
-            raise InputError("truncated row: the file ends in the middle of this row (after a "
-                             "separator, without a final newline)", label, f"row {last}")
-        logger.warning("%s: the file does not end with a newline; its last row (row %d) is "
-                       "read as complete: check that the file was not cut short", label, last)
+        what = f"truncated row: {found} of {want} fields" + (
+            " (the file ends in the middle of this row)" if cut else "")
+    else:
+        what = f"cannot parse as a table: {found} fields, the header has {want}"
+    raise InputError(what, label, f"row {i + 1}")
 
 
 def read_csv_table(text: str, label: str, sep=",", **kwargs) -> pd.DataFrame:
@@ -269,17 +301,19 @@ def read_csv_table(text: str, label: str, sep=",", **kwargs) -> pd.DataFrame:
     wrong delimiter; a row with fewer or more fields than the header (a truncated file) as
     such, naming the row (:func:`check_field_counts`).
     """
-    if sep == ",":
-        check_field_counts(text, label, sep)
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, **kwargs)
     except pd.errors.EmptyDataError:
         raise InputError("file is empty", label) from None
     except pd.errors.ParserError as exc:
+        if sep == ",":
+            check_field_counts(text, label, sep)  # names the row, short ones first
         msg = str(exc).strip().splitlines()[-1]
         m = re.search(r"line (\d+)", msg)
         where = f"row {m.group(1)}" if m else None
         raise InputError(f"cannot parse as a table ({msg})", label, where) from None
+    if sep == ",":
+        check_field_counts(text, label, sep, frame=df)
     if df.shape[1] == 1 and sep == ",":
         header = str(df.columns[0])
         for cand, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
