@@ -1090,3 +1090,21 @@ def test_ties_within_reach_load(tmp_path):
     _gnss_folder(tmp_path, "-2.903", "-79.03")
     inputs = load_inputs(load_config(cfg))
     assert list(inputs.datasets) == ["A", "B"]
+
+
+def test_simulate_force_never_replaces_a_users_folder(tmp_path, cli):
+    folder = tmp_path / "mydata"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    code, _, err = cli("simulate", folder, "--force")
+    assert_refused(code, err, folder, "not a simulated case")
+    assert (folder / "thesis.tex").read_text() == "precious"
+
+
+def test_demo_force_never_replaces_a_users_results_folder(tmp_path, cli):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "notes.txt").write_text("precious")
+    code, _, err = cli("demo", "--out", tmp_path, "--force")
+    assert_refused(code, err, tmp_path / "results", products.OUTPUT_MARKER)
+    assert (tmp_path / "results" / "notes.txt").read_text() == "precious"
+    assert not (tmp_path / "case").exists()

@@ -261,13 +261,34 @@ def simulate(
     out: Path = typer.Argument(..., help="Folder to write the simulated case into."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
     scale: float = typer.Option(1.0, "--scale", help="Multiply area and points by this factor."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing folder."),
+    force: bool = typer.Option(False, "--force", help="Replace a simulated case written "
+                               "earlier (never another folder)."),
 ):
     """Write a simulated Cuenca-like case (inputs, config.yaml and the truth)."""
     from .simulate import write_case
 
+    _check_case_folder(out, force)
     info = write_case(out, seed=seed, scale=scale, force=force)
     typer.echo(info)
+
+
+#: Files every simulated case holds: ``--force`` replaces only a folder that has them.
+CASE_FILES = ("config.yaml", "truth.nc")
+
+
+def _check_case_folder(out: Path, force: bool) -> None:
+    """Refuse ``--force`` on a non-empty folder that is not a simulated case.
+
+    A folder written by ``insarfusion simulate`` holds :data:`CASE_FILES`; any other
+    non-empty folder (a user's data) is never replaced.
+    """
+    from .errors import OutputError
+
+    if force and out.is_dir() and any(out.iterdir()) and \
+            not all((out / name).is_file() for name in CASE_FILES):
+        raise OutputError("folder is not empty and is not a simulated case (no "
+                          f"{' or '.join(CASE_FILES)}); --force replaces only a case "
+                          "insarfusion wrote: choose another folder", out)
 
 
 #: Training budgets of ``insarfusion demo``: the paper's architectures with fewer training
@@ -291,6 +312,10 @@ def demo(
     from .simulate import write_case
 
     case = out / "case"
+    _check_case_folder(case, force)
+    from .products import check_output_target
+
+    check_output_target(out / "results", force)
     typer.echo(write_case(case, seed=0, scale=1.0, force=force))
     cfg = apply_overrides(load_config(case / "config.yaml"), DEMO_TRAINING)
     _run_and_report(cfg, out / "results", force)
