@@ -189,6 +189,21 @@ def _warn_unused(label, options) -> None:
         logger.warning("%s: ignoring option(s) %s", label, ", ".join(sorted(options)))
 
 
+def _check_positions(lon, lat, rows, lon_name, lat_name, label) -> None:
+    """An error naming the row of the first station position out of range.
+
+    Latitudes must lie in [-90, 90], longitudes in [-360, 360] degrees (NGL writes east
+    longitudes as negative west ones, -268.9 for 91.1 E; all are wrapped later).
+    """
+    for values, lo, hi, what, name in ((lat, -90, 90, "latitude", lat_name),
+                                       (lon, -360, 360, "longitude", lon_name)):
+        bad = (values < lo) | (values > hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{what} {values[i]:g} outside [{lo}, {hi}] degrees", label,
+                             f"row {rows[i]}, column {name!r}")
+
+
 def _station_name(station, found, label):
     if station is not None:
         return str(station)
@@ -242,6 +257,8 @@ def read_tenv3(path, *, crs=None, station=None, **options):
     days = _dates(tokens.iloc[:, col["yymmmdd"]], "%y%b%d", label, header[col["yymmmdd"]],
                   tokens.index)
     height = None if height_col is None else float(np.median(num(None, height_col)))
+    _check_positions(num("longitude(deg)"), num("latitude(deg)"), tokens.index,
+                     header[col["longitude(deg)"]], header[col["latitude(deg)"]], label)
     return _station_dataset(
         label, _station_name(station, tokens.iloc[:, col["site"]], label), days,
         enu_m * MM_PER_M, sigma_m * MM_PER_M,
@@ -346,6 +363,7 @@ def read_pos(path, *, crs=None, station=None, **options):
     try:
         lat, lon, height = (float(v) for v in reference[:3])
     except ValueError:
+        _check_positions(num("elong"), num("nlat"), tokens.index, "Elong", "NLat", label)
         lat, lon = float(np.median(num("nlat"))), float(np.median(num("elong")))
         height = float(np.median(num("height")))
     name = station or meta.get("4-character id") or Path(label).name.split(".")[0]
