@@ -1111,3 +1111,26 @@ def test_demo_force_never_replaces_a_users_results_folder(tmp_path, cli):
     assert_refused(code, err, tmp_path / "results", products.OUTPUT_MARKER)
     assert (tmp_path / "results" / "notes.txt").read_text() == "precious"
     assert not (tmp_path / "case").exists()
+
+
+def test_far_validation_station_is_logged(tmp_path):
+    from insarfusion.config import load_config
+    from insarfusion.load import load_inputs
+    from insarfusion.log import logger
+
+    cfg = _config(tmp_path, BASE_CONFIG + "gnss: {path: g, format: tenv3}\n")
+    _gnss_folder(tmp_path, "19.4844", "-98.9785")
+    seen = []
+
+    class Keep(__import__("logging").Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        inputs = load_inputs(load_config(cfg))
+    finally:
+        logger.removeHandler(handler)
+    assert inputs.gnss.attrs["stations_outside_data"] == "MXTM"
+    assert any("MXTM" in m and "km from the nearest InSAR point" in m for m in seen), seen

@@ -161,6 +161,8 @@ def check_ties(cfg: Config, datasets: dict[str, xr.Dataset], gnss, crs: str) -> 
         ``datasets``), the station or dataset, and the distance in km.
     """
     g = cfg.gnss
+    if g is not None and gnss is not None:
+        _note_far_stations(gnss, datasets, g)
     if g is not None and g.reference and gnss is not None:
         reach = _reach(g.radius_m)
         for key, names in (("gnss.reference", g.reference),
@@ -195,6 +197,29 @@ def check_ties(cfg: Config, datasets: dict[str, xr.Dataset], gnss, crs: str) -> 
                                   where="key 'reference_point'")
         return
     _check_overlap(datasets)
+
+
+def _note_far_stations(gnss, datasets: dict[str, xr.Dataset], g) -> None:
+    """Log the GNSS stations beyond reach of every InSAR point.
+
+    They are listed, comma-separated, in ``gnss.attrs["stations_outside_data"]``: what is
+    compared with them there is extrapolated, not measured.
+    """
+    xs = np.concatenate([ds["x"].values for ds in datasets.values()])
+    ys = np.concatenate([ds["y"].values for ds in datasets.values()])
+    reach = _reach(g.radius_m)
+    far = []
+    for station, x0, y0 in zip(gnss["station"].values, gnss["x"].values, gnss["y"].values,
+                               strict=True):
+        if not (np.isfinite(x0) and np.isfinite(y0)):
+            continue
+        gap = float(np.min(np.hypot(xs - x0, ys - y0)))
+        if gap > reach:
+            far.append(str(station))
+            logger.warning("GNSS station %s is %.1f km from the nearest InSAR point (beyond "
+                           "%.1f km): its comparisons are with extrapolated values", station,
+                           gap / 1e3, reach / 1e3)
+    gnss.attrs["stations_outside_data"] = ",".join(far)
 
 
 def _check_overlap(datasets: dict[str, xr.Dataset]) -> None:
