@@ -1134,3 +1134,17 @@ def test_far_validation_station_is_logged(tmp_path):
         logger.removeHandler(handler)
     assert inputs.gnss.attrs["stations_outside_data"] == "MXTM"
     assert any("MXTM" in m and "km from the nearest InSAR point" in m for m in seen), seen
+
+
+def test_grid_guard_for_a_run(tmp_path):
+    from insarfusion.config import load_config
+    from insarfusion.errors import StageError
+    from insarfusion.guards import check_run_grid
+    from insarfusion.load import load_inputs
+
+    cfg = load_config(_config(tmp_path, BASE_CONFIG + "spatial: {cell_size_m: auto, "
+                                                      "cell_size_candidates_m: [0.001, 50]}\n"))
+    inputs = load_inputs(cfg)
+    assert check_run_grid(inputs, load_config(_config(tmp_path, BASE_CONFIG)).spatial, 100) > 0
+    with pytest.raises(StageError, match="cell size 0.001 m"):
+        check_run_grid(inputs, cfg.spatial, 100, available=2**30)

@@ -119,4 +119,33 @@ def check_grid_size(extent, cell_size_m: float, n_epochs: int, n_datasets: int,
     return nbytes
 
 
-__all__ = ["available_memory_bytes", "check_grid_size", "grid_bytes"]
+def check_run_grid(inputs, spatial_cfg, n_epochs: int, available: int | None = None) -> int:
+    """:func:`check_grid_size` for a run: the points' extent, the configured cell size.
+
+    Parameters
+    ----------
+    inputs : insarfusion.load.Inputs
+        The loaded datasets (``x``/``y`` in metres).
+    spatial_cfg : insarfusion.config.SpatialConfig
+        ``cell_size_m``; with ``"auto"`` the smallest of ``cell_size_candidates_m`` (the
+        largest grid that may be chosen).
+    n_epochs : int
+        Common epochs.
+    available : int, optional
+        Bytes available; default :func:`available_memory_bytes`.
+
+    Returns
+    -------
+    int
+        The estimated bytes of the cubes.
+    """
+    from .load import extent
+
+    cell = spatial_cfg.cell_size_m
+    if cell == "auto":
+        cell = min(spatial_cfg.cell_size_candidates_m)
+    return check_grid_size(extent(inputs), float(cell), n_epochs, len(inputs.datasets),
+                           available=available)
+
+
+__all__ = ["available_memory_bytes", "check_grid_size", "check_run_grid", "grid_bytes"]
