@@ -520,6 +520,10 @@ READER_CASES = {
     # MultiDEFusion -------------------------------------------------------------------
     "mdf_truncated_row": ("PSI_1.txt", mdf_text("2019 1 13 -0.001 0.6"), "multidefusion",
                           ["row 3", "truncated row"]),
+    "mdf_inf": ("PSI_1.txt", mdf_text("2019 1 13 inf 0.6 -0.2 0.001"), "multidefusion",
+                ["row 3", "column 'DSP'", "finite"]),
+    "mdf_bad_number": ("PSI_1.txt", mdf_text("2019 1 13 x 0.6 -0.2 0.001"), "multidefusion",
+                       ["row 3", "column 'DSP'"]),
     "mdf_utf16": ("PSI_1.txt", _utf16(mdf_text()), "multidefusion", ["not UTF-8"]),
 }
 
@@ -1148,3 +1152,12 @@ def test_grid_guard_for_a_run(tmp_path):
     assert check_run_grid(inputs, load_config(_config(tmp_path, BASE_CONFIG)).spatial, 100) > 0
     with pytest.raises(StageError, match="cell size 0.001 m"):
         check_run_grid(inputs, cfg.spatial, 100, available=2**30)
+
+
+@pytest.mark.parametrize("command", ["decompose", "compare-gnss"])
+def test_other_commands_never_replace_the_inputs(command, tmp_path, cli):
+    cfg = _config(tmp_path, BASE_CONFIG)
+    (tmp_path / products.OUTPUT_MARKER).write_text("")
+    code, _, err = cli(command, cfg, "--out", tmp_path, "--force")
+    assert_refused(code, err, "input")
+    assert (tmp_path / "a.csv").read_text() == csv_text()

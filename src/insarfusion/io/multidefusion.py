@@ -61,7 +61,13 @@ def _table(path: Path) -> pd.DataFrame:
         r, c = np.argwhere(bad.to_numpy())[0]
         raise InputError(f"not a number: {df.iat[r, c]!r}", path,
                          f"row {r + 2}, column {df.columns[c]!r}")
-    return df.apply(pd.to_numeric, errors="coerce")
+    values = df.apply(pd.to_numeric, errors="coerce")
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        r, c = np.argwhere(infinite)[0]
+        raise InputError(f"not a finite number: {df.iat[r, c]!r}", path,
+                         f"row {r + 2}, column {df.columns[c]!r}")
+    return values
 
 
 def _dates(df, y, m, d, path) -> np.ndarray:
