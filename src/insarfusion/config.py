@@ -334,7 +334,8 @@ def _location(loc) -> str:
 class _DatesAsText(yaml.SafeLoader):
     """The safe YAML loader, leaving dates as text.
 
-    pydantic reads them, and names the key of one that does not exist (``2015-02-30``).
+    Used when the safe loader fails on a date that does not exist (``2015-02-30``): pydantic
+    then reads the dates and names the key of the bad one.
     """
 
 
@@ -369,7 +370,11 @@ def load_config(path) -> Config:
     if not path.is_file():
         raise ConfigError("no such configuration file", path)
     try:
-        raw = yaml.load(_config_text(path), Loader=_DatesAsText)  # noqa: S506 - a safe loader
+        text = _config_text(path)
+        try:
+            raw = yaml.safe_load(text)
+        except ValueError:  # a date that does not exist: let pydantic name its key
+            raw = yaml.load(text, Loader=_DatesAsText)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
