@@ -1161,3 +1161,17 @@ def test_other_commands_never_replace_the_inputs(command, tmp_path, cli):
     code, _, err = cli(command, cfg, "--out", tmp_path, "--force")
     assert_refused(code, err, "input")
     assert (tmp_path / "a.csv").read_text() == csv_text()
+
+
+def test_more_folds_than_blocks_is_refused(tmp_path):
+    from insarfusion.config import load_config
+    from insarfusion.errors import ConfigError
+    from insarfusion.guards import check_holdout_blocks
+    from insarfusion.load import load_inputs
+
+    cfg = load_config(_config(tmp_path, BASE_CONFIG + "validation: {holdout_folds: 40}\n"))
+    inputs = load_inputs(cfg)
+    with pytest.raises(ConfigError, match="validation.holdout_folds"):
+        check_holdout_blocks(inputs, cfg.validation)
+    cfg.validation.holdout_folds = 2
+    assert check_holdout_blocks(inputs, cfg.validation) >= 2

@@ -148,4 +148,53 @@ def check_run_grid(inputs, spatial_cfg, n_epochs: int, available: int | None = N
                            available=available)
 
 
-__all__ = ["available_memory_bytes", "check_grid_size", "check_run_grid", "grid_bytes"]
+def check_holdout_blocks(inputs, validation_cfg) -> int:
+    """Refuse more held-out folds than there are spatial blocks holding points.
+
+    The blocks are those of the held-out validation (side ``holdout_block_m``, default an
+    eighth of the larger side of the points' extent), counted as
+    :func:`insarfusion.estimators.spatial_blocks` forms them.
+
+    Parameters
+    ----------
+    inputs : insarfusion.load.Inputs
+        The loaded datasets (``x``/``y`` in metres).
+    validation_cfg : insarfusion.config.ValidationConfig
+        ``holdout_folds`` and ``holdout_block_m``.
+
+    Returns
+    -------
+    int
+        The number of blocks holding points (0 when held-out validation is off).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key ``validation.holdout_folds``, the folds, the blocks and their side (m).
+    """
+    import numpy as np
+
+    from .errors import ConfigError
+
+    folds = validation_cfg.holdout_folds
+    if folds < 2:
+        return 0
+    x = np.concatenate([ds["x"].values for ds in inputs.datasets.values()])
+    y = np.concatenate([ds["y"].values for ds in inputs.datasets.values()])
+    block = validation_cfg.holdout_block_m or max(np.ptp(x), np.ptp(y)) / 8.0
+    if not block > 0:
+        raise ConfigError(f"{folds} held-out folds, but all points lie at one place",
+                          where="key 'validation.holdout_folds'")
+    bx = np.floor((x - x.min()) / block).astype(np.int64)
+    by = np.floor((y - y.min()) / block).astype(np.int64)
+    blocks = int(np.unique(bx * (by.max() + 1) + by).size)
+    if folds > blocks:
+        raise ConfigError(f"{folds} held-out folds, but the points fill only {blocks} blocks "
+                          f"of {block:.0f} m: use at most {blocks} folds, smaller blocks "
+                          "(validation.holdout_block_m) or 0 to turn it off",
+                          where="key 'validation.holdout_folds'")
+    return blocks
+
+
+__all__ = ["available_memory_bytes", "check_grid_size", "check_holdout_blocks",
+           "check_run_grid", "grid_bytes"]
