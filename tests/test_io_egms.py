@@ -193,7 +193,7 @@ def _bad_cases():
     cases = {
         "no pid": (good.replace("pid,", "pd,", 1), "x.csv", {},
                    ["missing column 'pid'", "'pd'"]),
-        "non-numeric displacement": (good.replace(",2.0\n", ",2,0x\n", 1), "x.csv", {},
+        "non-numeric displacement": (good.replace(",2.0\n", ",2.0x\n", 1), "x.csv", {},
                                      ["row 2", "column '20180123'", "not a number"]),
         "LOS vector not unit": (
             header + "\n" + first + "\n" + second.replace(second.split(",")[17], "0.2") + "\n",

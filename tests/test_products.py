@@ -172,7 +172,7 @@ def test_atomic_output_moves_in_only_on_success(tmp_path, grid, cube):
         pass
     with atomic_output(out, force=True) as staging:
         (staging / "validation.json").write_text("{}")
-    assert sorted(p.name for p in out.iterdir()) == ["validation.json"]
+    assert sorted(p.name for p in out.iterdir()) == [products.OUTPUT_MARKER, "validation.json"]
     assert _leftovers(tmp_path) == []
 
     empty = tmp_path / "empty"

@@ -1,19 +1,28 @@
 """The ``insarfusion`` command line: a thin layer over the compute modules.
 
 Errors in the input are reported as one line (file, row/column, what is wrong) with exit code 2;
-an unexpected failure as one line with exit code 1 (``--debug`` shows the traceback).
+an unexpected failure as one line with exit code 1 (``--debug`` shows the traceback); a run
+stopped by SIGINT, SIGTERM or SIGHUP exits with 128 + the signal number after removing its
+unfinished output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from .errors import InsarfusionError
-from .log import setup_logging
+from .errors import InsarfusionError, Interrupted
+from .log import logger, setup_logging
 
 app = typer.Typer(
     add_completion=False,
@@ -34,6 +43,9 @@ def _main(
 ):
     _state["debug"] = debug
     setup_logging(verbose)
+    held = _state.get("held")
+    if held is not None:
+        held.hook()
 
 
 @app.command()
@@ -65,7 +77,8 @@ def run(
     config: Path = typer.Argument(..., help="The run's YAML configuration."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
                                                        "config, named after it)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    force: bool = typer.Option(False, "--force", help="Replace an output folder an earlier run "
+                               "wrote (never one holding the config or inputs)."),
     dask_scheduler: str = typer.Option(
         None, "--dask-scheduler", help="Run the chunked steps (temporal resampling, gridding, "
         "CNN inference) on the workers of this running Dask scheduler, e.g. tcp://host:8786."),
@@ -78,7 +91,48 @@ def run(
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_results"
+    _check_output(cfg, config, out, force)
+    _check_truth(cfg.truth)
     _run_and_report(cfg, out, force, dask_scheduler=dask_scheduler, workers=workers)
+
+
+def _check_truth(path) -> None:
+    """Refuse, before any work, a ``truth`` file that cannot be opened as NetCDF."""
+    if path is None:
+        return
+    from .errors import ConfigError
+
+    if not Path(path).is_file():
+        raise ConfigError("truth file named in the config does not exist", path, "key 'truth'")
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as ds:
+            names = set(ds.variables)
+    except Exception as exc:  # noqa: BLE001 - every backend fails in its own way
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise ConfigError(f"cannot read the truth file: not NetCDF, or damaged ({reason})",
+                          path, "key 'truth'") from None
+    if "displacement" not in names:
+        raise ConfigError("the truth file has no 'displacement' variable", path, "key 'truth'")
+
+
+def _check_output(cfg, config: Path, out: Path, force: bool) -> None:
+    """Refuse, before any work, an output folder the run may not write.
+
+    ``--force`` replaces only a folder an earlier run wrote, and never one that is or holds
+    the run's config or inputs (:func:`insarfusion.products.check_output_target`).
+    """
+    from .products import check_output_target
+
+    protect = [config, *(d.path for d in cfg.datasets)]
+    if cfg.gnss is not None:
+        protect.append(cfg.gnss.path)
+    protect.append(cfg.truth)
+    compare = cfg.decomposition.compare if cfg.decomposition is not None else None
+    if compare is not None:
+        protect += [compare.east, compare.up]
+    check_output_target(out, force, protect)
 
 
 def _run_and_report(cfg, out: Path, force: bool, dask_scheduler=None, workers=None) -> None:
@@ -132,14 +186,17 @@ def decompose(
                                                        "config, named after it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
 ):
-    """Decompose the datasets' lines of sight into east and up series and velocities on a
-    grid (north neglected), and compare them with the east/up products the config's
-    'decomposition.compare' section names."""
+    """Decompose the datasets' lines of sight into east and up on a grid.
+
+    East and up series and velocities (north neglected), compared with the east/up products
+    the config's 'decomposition.compare' section names.
+    """
     from .config import load_config
     from .tools.decompose import run_decomposition
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_decomposition"
+    _check_output(cfg, config, out, force)
     summary = run_decomposition(cfg, out, force=force)
     typer.echo(f"{summary['cells']} cells decomposed ({summary['cell_size_m']:g} m, "
                f"{summary['epochs']['count']} epochs {summary['epochs']['start']}.."
@@ -160,13 +217,17 @@ def compare_gnss(
                                                        "config, named after it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
 ):
-    """Compare every dataset's LOS series with the GNSS station projected on its LOS (paper
-    eq. 2) over their overlap, and test which LOS geometry the GNSS fits best."""
+    """Compare every dataset's LOS series with the GNSS station projected on its LOS.
+
+    The station is projected with paper eq. 2 over the overlap, and the LOS geometry the GNSS
+    fits best is found.
+    """
     from .config import load_config
     from .tools.gnss_compare import run_gnss_comparison
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_gnss"
+    _check_output(cfg, config, out, force)
     result = run_gnss_comparison(cfg, out, force=force)
     typer.echo(f"station {result['station']} ({result['lon']}, {result['lat']})")
     typer.echo(f"{'dataset':<16}{'inc/head':>13}{'epochs':>7}  {'overlap':<23}{'RMSE':>9}"
@@ -200,13 +261,34 @@ def simulate(
     out: Path = typer.Argument(..., help="Folder to write the simulated case into."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
     scale: float = typer.Option(1.0, "--scale", help="Multiply area and points by this factor."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing folder."),
+    force: bool = typer.Option(False, "--force", help="Replace a simulated case written "
+                               "earlier (never another folder)."),
 ):
     """Write a simulated Cuenca-like case (inputs, config.yaml and the truth)."""
     from .simulate import write_case
 
+    _check_case_folder(out, force)
     info = write_case(out, seed=seed, scale=scale, force=force)
     typer.echo(info)
+
+
+#: Files every simulated case holds: ``--force`` replaces only a folder that has them.
+CASE_FILES = ("config.yaml", "truth.nc")
+
+
+def _check_case_folder(out: Path, force: bool) -> None:
+    """Refuse ``--force`` on a non-empty folder that is not a simulated case.
+
+    A folder written by ``insarfusion simulate`` holds :data:`CASE_FILES`; any other
+    non-empty folder (a user's data) is never replaced.
+    """
+    from .errors import OutputError
+
+    if force and out.is_dir() and any(out.iterdir()) and \
+            not all((out / name).is_file() for name in CASE_FILES):
+        raise OutputError("folder is not empty and is not a simulated case (no "
+                          f"{' or '.join(CASE_FILES)}); --force replaces only a case "
+                          "insarfusion wrote: choose another folder", out)
 
 
 #: Training budgets of ``insarfusion demo``: the paper's architectures with fewer training
@@ -230,38 +312,186 @@ def demo(
     from .simulate import write_case
 
     case = out / "case"
+    _check_case_folder(case, force)
+    from .products import check_output_target
+
+    check_output_target(out / "results", force)
     typer.echo(write_case(case, seed=0, scale=1.0, force=force))
     cfg = apply_overrides(load_config(case / "config.yaml"), DEMO_TRAINING)
     _run_and_report(cfg, out / "results", force)
 
 
 def main(argv=None) -> int:
-    """Console entry point."""
+    """Console entry point: run the command, turn every failure into one line and an exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success; 2 for bad input, configuration or output folder (one line on stderr
+        naming the file, row/column or key); 1 for an unexpected failure; 128 + the signal
+        number when interrupted (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
+    """
+    held = _HeldConsole.install()
     try:
-        app(args=argv, standalone_mode=False)
+        with _signals_interrupt():
+            app(args=argv, standalone_mode=False)
     except InsarfusionError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        return 2
+        return _fail(held, f"error: {exc}", 2)
+    except Interrupted as exc:
+        return _fail(held, f"interrupted by {exc.name}: the run was stopped, its unfinished "
+                           "output removed", exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
+        return _fail(held, "interrupted by SIGINT: the run was stopped, its unfinished output "
+                           "removed", 130)
     except SystemExit as exc:
+        held.flush_held()
         return int(exc.code or 0)
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            where = exc.filename or "the output"
+            return _fail(held, f"error: {where}: {os.strerror(exc.errno).lower()} while "
+                               "writing; nothing was kept", 2)
+        return _unexpected(held, exc)
     except Exception as exc:  # usage errors and the unexpected
-        show = getattr(exc, "show", None)
-        if callable(show) and hasattr(exc, "exit_code"):  # click/typer usage error
-            show()
-            return int(exc.exit_code)
-        if type(exc).__name__ == "Abort":
-            typer.echo("aborted", err=True)
-            return 1
-        if _state["debug"]:
-            raise
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        typer.echo(f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for "
-                   "details)", err=True)
-        return 1
+        return _unexpected(held, exc)
+    held.flush_held()
     return 0
+
+
+#: ``errno`` values of a full disk or an exceeded quota.
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _fail(held, line: str, code: int) -> int:
+    """Drop the held log lines and print ``line`` alone on stderr; return ``code``."""
+    held.drop_held()
+    typer.echo(line, err=True)
+    return code
+
+
+def _unexpected(held, exc: Exception) -> int:
+    """A usage error (click's own message) or an unexpected failure as one line."""
+    show = getattr(exc, "show", None)
+    if callable(show) and hasattr(exc, "exit_code"):  # click/typer usage error
+        held.drop_held()
+        show()
+        return int(exc.exit_code)
+    if type(exc).__name__ == "Abort":
+        return _fail(held, "aborted", 1)
+    if _state["debug"]:
+        held.flush_held()
+        raise exc
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return _fail(held, f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for "
+                       "details)", 1)
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted` while in the block.
+
+    Raised in the main thread, it unwinds every context manager, so that the staging folder
+    of the output is removed. A second signal during that clean-up is ignored. Outside the
+    main thread (an embedding application) nothing is changed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    signals = [getattr(signal, n) for n in names if hasattr(signal, n)]
+
+    def handler(signum, frame):
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig in signals:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError):  # pragma: no cover - not allowed here
+            pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class _HeldConsole(logging.Handler):
+    """Holds the console's log lines of the first seconds of a command.
+
+    A command that fails on its input fails within its first seconds (reading the config and
+    the data): its held lines are dropped, so that the error is the one line on stderr. Once
+    :data:`HOLD_S` seconds have passed since the first line (or :data:`HOLD_RECORDS` lines are
+    held), or the command succeeds, the held lines are written in order and later ones go
+    straight through.
+    ``run.log`` in the output gets every line as it happens, whatever is held here.
+    """
+
+    #: Seconds during which console lines are held.
+    HOLD_S = 5.0
+    #: Lines held at most before they are written anyway.
+    HOLD_RECORDS = 200
+
+    def __init__(self, target: logging.Handler):
+        super().__init__(target.level)
+        self.target = target
+        self.setFormatter(target.formatter)
+        self.start = time.monotonic()
+        self.records: list[logging.LogRecord] | None = []
+
+    @classmethod
+    def install(cls) -> _HeldConsole:
+        """Wrap the package logger's console handlers (set up by the command callback)."""
+        holder = cls(logging.NullHandler())
+        holder._hooked = False
+        _state["held"] = holder
+        return holder
+
+    def hook(self) -> None:
+        """Put this handler in place of the package logger's stderr handlers."""
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler) and \
+                    not isinstance(handler, logging.FileHandler):
+                logger.removeHandler(handler)
+                self.target = handler
+                self.setLevel(handler.level)
+                self.setFormatter(handler.formatter)
+                logger.addHandler(self)
+                break
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Hold ``record`` during the first seconds, else pass it to the console."""
+        if self.records is not None:
+            if not self.records:
+                self.start = time.monotonic()
+            self.records.append(record)
+            if (time.monotonic() - self.start > self.HOLD_S
+                    or len(self.records) >= self.HOLD_RECORDS):
+                self.flush_held()
+            return
+        self.target.handle(record)
+
+    def flush_held(self) -> None:
+        """Write the held lines and let later ones through."""
+        held, self.records = self.records or [], None
+        for record in held:
+            self.target.handle(record)
+
+    def drop_held(self) -> None:
+        """Drop the held lines (the command failed; its one-line error says why)."""
+        self.records = None
+
+    def close(self) -> None:
+        """Write what is held before the handler goes (the logger is being set up again)."""
+        self.flush_held()
+        super().close()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ option is never silently ignored. See ``DESIGN.md`` §3 and the README for every
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,15 @@ from .errors import ConfigError
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _finite(cls, v):
+        """Refuse ``.nan`` and ``.inf`` in every number (and list of numbers) of the config."""
+        values = v if isinstance(v, list) else [v]
+        if any(isinstance(x, float) and not math.isfinite(x) for x in values):
+            raise ValueError("must be a finite number (not .nan or .inf)")
+        return v
 
 
 class DatasetConfig(_Strict):
@@ -50,6 +60,15 @@ class GnssConfig(_Strict):
     def _one_or_many(cls, v):
         return [v] if isinstance(v, str) else v
 
+    @field_validator("reference")
+    @classmethod
+    def _not_empty(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("the list names no station: give at least one reference station, "
+                             "or leave the key out to tie the datasets at a common reference "
+                             "area without GNSS")
+        return v
+
 
 class ReferencePointConfig(_Strict):
     """Common reference area when there is no GNSS."""
@@ -60,9 +79,25 @@ class ReferencePointConfig(_Strict):
 
 
 class TimeConfig(_Strict):
+    """The common epochs: spacing (days) and optional first and last date."""
+
     step_days: int = Field(12, gt=0)
     start: dt.date | None = None
     end: dt.date | None = None
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, v, info):
+        """``end`` after ``start``, with room for two epochs at ``step_days``."""
+        start, step = info.data.get("start"), info.data.get("step_days")
+        if v is None or start is None:
+            return v
+        if v < start:
+            raise ValueError(f"time.end {v} is before time.start {start}")
+        if step and (v - start).days < step:
+            raise ValueError(f"time.start {start} .. time.end {v} spans {(v - start).days} "
+                             f"days: fewer than 2 epochs at step_days={step}")
+        return v
 
 
 class LSTMConfig(_Strict):
@@ -81,6 +116,8 @@ class LSTMConfig(_Strict):
 
 
 class TemporalConfig(_Strict):
+    """Temporal resampling onto the common epochs."""
+
     method: Literal["lstm", "linear", "pchip", "auto"] = "lstm"
     lstm: LSTMConfig = Field(default_factory=LSTMConfig)
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5)
@@ -109,6 +146,28 @@ class CNNConfig(_Strict):
         None, gt=0, description="wall-clock cap on training; runs that hit it are not "
         "bit-reproducible, so it is off by default")
 
+    @field_validator("conv_layers")
+    @classmethod
+    def _three_layers(cls, v):
+        if v != 3:
+            raise ValueError("the CNN has 3 convolutional layers (paper Table 3); other "
+                             "depths are not implemented")
+        return v
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_kernel(cls, v):
+        if v % 2 == 0:
+            raise ValueError("must be odd (3, 5, 7, ...) so that the output stays centred")
+        return v
+
+    @field_validator("patch_size")
+    @classmethod
+    def _patch_multiple_of_4(cls, v):
+        if v < 8 or v % 4:
+            raise ValueError("must be a multiple of 4 and at least 8 (the network pools twice)")
+        return v
+
 
 class IDWConfig(_Strict):
     """Inverse-distance interpolation."""
@@ -128,6 +187,8 @@ class KrigingConfig(_Strict):
 
 
 class SpatialConfig(_Strict):
+    """Spatial fusion onto the grid (cell size in metres) and its baselines."""
+
     method: Literal["cnn", "nearest", "idw", "kriging", "linear"] = "cnn"
     cell_size_m: float | Literal["auto"] = 20.22
     cnn: CNNConfig = Field(default_factory=CNNConfig)
@@ -145,8 +206,16 @@ class SpatialConfig(_Strict):
     @field_validator("cell_size_m")
     @classmethod
     def _positive(cls, v):
-        if v != "auto" and v <= 0:
+        if v != "auto" and not (math.isfinite(v) and v > 0):
             raise ValueError("must be a positive number of metres or 'auto'")
+        return v
+
+    @field_validator("cell_size_candidates_m")
+    @classmethod
+    def _positive_candidates(cls, v):
+        bad = [c for c in v if not (math.isfinite(c) and c > 0)]
+        if bad:
+            raise ValueError(f"every candidate must be a positive number of metres, got {bad[0]}")
         return v
 
     def methods(self) -> list[str]:
@@ -301,6 +370,33 @@ def _location(loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
+class _DatesAsText(yaml.SafeLoader):
+    """The safe YAML loader, leaving dates as text.
+
+    Used when the safe loader fails on a date that does not exist (``2015-02-30``): pydantic
+    then reads the dates and names the key of the bad one.
+    """
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _config_text(path: Path) -> str:
+    """The text of a configuration file; an error for binary content or text not UTF-8."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:65536]:
+        raise ConfigError("file is not UTF-8 text (binary data, or UTF-16); a configuration is "
+                          "a YAML text file", path)
+    try:
+        return data.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                          f"{exc.start}); save it as UTF-8", path, f"line {line}") from None
+
+
 def load_config(path) -> Config:
     """Read, validate and resolve a YAML configuration.
 
@@ -313,7 +409,11 @@ def load_config(path) -> Config:
     if not path.is_file():
         raise ConfigError("no such configuration file", path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = _config_text(path)
+        try:
+            raw = yaml.safe_load(text)
+        except ValueError:  # a date that does not exist: let pydantic name its key
+            raw = yaml.load(text, Loader=_DatesAsText)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
@@ -341,7 +441,9 @@ def load_config(path) -> Config:
 
 
 def apply_overrides(cfg: Config, overrides: dict) -> Config:
-    """Set dotted keys of a configuration in place (``{"spatial.cnn.epochs": 3}``); returned.
+    """Set dotted keys of a configuration in place and return it.
+
+    ``overrides`` maps dotted keys to values, e.g. ``{"spatial.cnn.epochs": 3}``.
     """
     for key, value in overrides.items():
         *path, name = key.split(".")
@@ -355,4 +457,6 @@ def apply_overrides(cfg: Config, overrides: dict) -> Config:
 def dump_config(cfg: Config, path) -> None:
     """Write the resolved configuration (absolute paths, every default spelled out)."""
     data = cfg.model_dump(mode="json")
+    if data.get("gnss") and not data["gnss"].get("reference"):
+        del data["gnss"]["reference"]  # an empty list is refused on reading: no key, no station
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

@@ -68,10 +68,33 @@ def _check_range(values, lo, hi, name, ids, source, inclusive=True):
         raise InputError(f"{name} {vals[i]:g} outside {bounds}", source, f"point {ids[i]}")
 
 
+def _check_finite(disp, ids, days, source) -> None:
+    """An error naming the point and date of the first infinite displacement (NaN is missing).
+
+    Parameters
+    ----------
+    disp : ndarray, shape (n_point, n_time)
+        Displacement, mm.
+    ids : ndarray of str
+        Point ids.
+    days : ndarray of datetime64[D]
+        Dates.
+    source : str or None
+        The file.
+    """
+    infinite = np.isinf(disp)
+    if infinite.any():
+        p, t = np.argwhere(infinite)[0]
+        raise InputError(f"displacement {disp[p, t]:g} is not finite", source,
+                         f"point {ids[p]}, date {days[t]}")
+
+
 def _locate(lon, lat, x, y, crs, n, ids, source):
     """Fill in lon/lat or x/y and settle the working CRS."""
     if lon is not None and lat is not None:
-        lon = wrap_angle(_per_point(lon, n, "lon", source))
+        lon = _per_point(lon, n, "lon", source)
+        _check_range(lon, -180, 360, "longitude", ids, source)
+        lon = wrap_angle(lon)
         lat = _per_point(lat, n, "lat", source)
         _check_range(lat, -90, 90, "latitude", ids, source)
         if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
@@ -143,13 +166,19 @@ def point_dataset(displacement, time, *, ids=None, lon=None, lat=None, x=None, y
     if (counts > 1).any():
         raise InputError(f"point id {uniq[counts > 1][0]!r} appears more than once", source)
 
+    _check_finite(disp, ids, days, source)
     incidence = _per_point(incidence, n, "incidence", source)
     _check_range(incidence, 0, 90, "incidence angle", ids, source, inclusive=False)
-    heading = wrap_angle(_per_point(heading, n, "heading", source))
+    heading = _per_point(heading, n, "heading", source)
+    _check_range(heading, -360, 360, "heading", ids, source)
+    heading = wrap_angle(heading)
     lon, lat, x, y, crs = _locate(lon, lat, x, y, crs, n, ids, source)
     velocity = linear_rate(days, disp) if velocity is None else _per_point(velocity, n,
                                                                            "velocity", source)
     quality = _per_point(quality, n, "quality", source)
+    within = np.abs(quality - 0.5) <= 0.5 + 1e-6  # rounding of a float32 coherence of 1
+    _check_range(np.where(within, np.clip(quality, 0, 1), quality), 0, 1,
+                 "quality (coherence)", ids, source)
 
     ds = xr.Dataset(
         data_vars={

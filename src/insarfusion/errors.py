@@ -30,6 +30,7 @@ class InputError(InsarfusionError, ValueError):
 
     @property
     def message(self) -> str:
+        """The one line: file, place in it, and what is wrong, joined by colons."""
         parts = [p for p in (self.path, self.where) if p]
         text = " ".join(" ".join(str(self.what).split()).splitlines() or [""])
         return ": ".join([*parts, text])
@@ -44,3 +45,33 @@ class ConfigError(InputError):
 
 class StageError(InsarfusionError):
     """A pipeline stage that cannot go on with the data it was given (e.g. no time overlap)."""
+
+
+class OutputError(InputError):
+    """An output folder that cannot be written: occupied, locked, protected, or a full disk."""
+
+
+class Interrupted(BaseException):
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP).
+
+    A :class:`BaseException`, like :class:`KeyboardInterrupt`, so that no ``except Exception``
+    on the way swallows it, while every ``finally`` and context manager (the staging folder of
+    :func:`insarfusion.products.atomic_output`) still cleans up.
+
+    Parameters
+    ----------
+    signum : int
+        The signal number.
+    """
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = int(signum)
+        self.name = signal.Signals(self.signum).name
+        super().__init__(f"interrupted by {self.name}")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, the shell's convention (130 for SIGINT)."""
+        return 128 + self.signum

@@ -13,7 +13,9 @@ renamed into place, and :func:`atomic_output` does the same for a whole output f
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -26,7 +28,7 @@ import xarray as xr
 from .conventions import DAYS_PER_YEAR, as_days
 from .crs import crs_string, parse_crs
 from .cubes import row_blocks
-from .errors import InputError, StageError
+from .errors import InputError, OutputError, StageError
 from .grid import grid_transform
 from .log import logger
 from .series import linear_rate
@@ -40,8 +42,11 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def _atomic_file(path):
-    """Yield a temporary path (same name, in a hidden folder beside ``path``); move it into place
-    when the block succeeds, remove it when the block fails."""
+    """Yield a temporary path for ``path``, moved into place only when the block succeeds.
+
+    The temporary file has the same name, in a hidden folder beside ``path``; it is removed
+    when the block fails.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
@@ -54,39 +59,225 @@ def _atomic_file(path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def atomic_output(out_dir, force=False):
-    """Write a whole output folder atomically.
+#: Name of the marker file in every output folder: ``--force`` replaces only such folders.
+OUTPUT_MARKER = ".insarfusion-output"
 
-    Yields a temporary folder beside ``out_dir``; when the block ends without error it becomes
-    ``out_dir`` (replacing an existing one only with ``force``); when the block fails it is
-    deleted and ``out_dir`` is left as it was.
+#: ``errno`` values of a full disk or an exceeded quota.
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+#: Free bytes under which a failure while writing is reported as a full disk.
+_NEARLY_FULL_BYTES = 16 * 2**20
+
+
+def check_output_target(out_dir, force=False, protect=()) -> Path:
+    """Check, before any work, that an output folder may be written.
 
     Parameters
     ----------
     out_dir : path-like
         The output folder.
     force : bool
-        Replace an existing, non-empty ``out_dir``.
+        Replace an existing, non-empty folder, if an earlier insarfusion run wrote it (it holds
+        :data:`OUTPUT_MARKER`).
+    protect : iterable of path-like
+        Paths the run reads (its config, its inputs): the output folder may not be one of them
+        nor hold one of them, with or without ``force``.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute output folder.
 
     Raises
     ------
-    InputError
-        If ``out_dir`` exists, is not an empty folder and ``force`` is false.
+    OutputError
+        Naming the folder and why it may not be written.
     """
     out = Path(out_dir).absolute()
-    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
-    if occupied and not force:
-        raise InputError("output folder exists and is not empty (use --force to replace it)",
-                         out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    real = out.resolve()
+    for item in protect:
+        if item is None:
+            continue
+        p = Path(item).absolute().resolve()
+        if p == real or real in p.parents:
+            raise OutputError(f"output folder holds the run's own input {str(p)!r}; choose "
+                              "another --out (nothing was replaced)", out)
+    if out.exists() and not out.is_dir():
+        raise OutputError("output path exists and is not a folder", out)
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise OutputError("output folder exists and is not empty (use --force to replace "
+                              "it)", out)
+        if not (out / OUTPUT_MARKER).is_file():
+            raise OutputError(f"output folder exists and was not written by insarfusion (no "
+                              f"{OUTPUT_MARKER} marker); --force replaces only an earlier "
+                              "run's output: choose another --out or remove it yourself", out)
+    return out
+
+
+@contextlib.contextmanager
+def output_lock(out: Path):
+    """Hold the lock of an output folder: one run at a time may write it.
+
+    The lock is ``.NAME.lock`` beside the folder, locked with ``flock`` (released by the
+    system if the process dies) and removed when the block ends.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The absolute output folder.
+
+    Raises
+    ------
+    OutputError
+        When another run holds the lock, naming its process id.
+    """
+    lock = out.parent / f".{out.name}.lock"
     try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    os.chmod(staging, 0o777 & ~_umask())
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: an exclusive create instead
+        fcntl = None
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o644)
+        except FileExistsError:  # pragma: no cover - not POSIX
+            fd = None
+        try:
+            if fd is None:
+                raise BlockingIOError
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(lock)
+            if fd is not None:
+                os.close(fd)
+            raise OutputError(f"another insarfusion run{holder} is writing this output folder; "
+                              "wait for it to end or choose another --out", out) from None
+        try:  # the file may have been removed by the run that held it: lock the new one
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield lock
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _lock_holder(lock: Path) -> str:
+    """`` (process N)`` from a lock file, or nothing."""
+    try:
+        pid = lock.read_text().strip()
+    except OSError:
+        return ""
+    return f" (process {pid})" if pid.isdigit() else ""
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Remove the staging folders a killed run left beside ``out``; call it holding the lock.
+
+    These are ``.NAME.XXXXXXXX.partial`` (a run's unfinished output) and
+    ``.NAME.replaced-XXXXXXXX`` (an old output being replaced); each removal is logged.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The absolute output folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders removed.
+    """
+    name = re.escape(out.name)
+    pattern = re.compile(rf"^\.{name}\.(?:[a-z0-9_]{{8}}\.partial|replaced-[0-9a-f]{{8}})$")
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for entry in out.parent.iterdir():
+        if pattern.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            logger.warning("removed %s, left by an earlier run into %s that was killed", entry,
+                           out)
+            removed.append(entry)
+    return removed
+
+
+def _disk_full(exc: BaseException, staging: Path) -> bool:
+    """Whether a failure while writing is (most likely) a full disk."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return True
+    if not isinstance(exc, Exception) or isinstance(exc, InputError):
+        return False
+    try:
+        return shutil.disk_usage(staging).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def atomic_output(out_dir, force=False, *, protect=()):
+    """Write a whole output folder atomically, one run at a time.
+
+    Yields a temporary folder beside ``out_dir`` holding the marker :data:`OUTPUT_MARKER`;
+    when the block ends without error it becomes ``out_dir``; when the block fails (or a
+    signal stops the run) it is deleted and ``out_dir`` is left as it was. While the block
+    runs, a lock (:func:`output_lock`) refuses a second run into the same folder; staging
+    folders left by a killed run are removed first (:func:`remove_stale_staging`).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The output folder.
+    force : bool
+        Replace an existing, non-empty ``out_dir`` that an earlier run wrote (one holding
+        :data:`OUTPUT_MARKER`).
+    protect : iterable of path-like, optional
+        The run's config and inputs: ``out_dir`` may not be nor hold one of them.
+
+    Raises
+    ------
+    OutputError
+        If ``out_dir`` exists, is not an empty folder and ``force`` is false; if it was not
+        written by insarfusion; if it holds a protected path; if another run is writing it;
+        or if the disk fills while writing (naming the folder; nothing is left behind).
+    """
+    out = check_output_target(out_dir, force, protect)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output's parent folder ({exc.strerror})",
+                          out) from None
+    with output_lock(out):
+        check_output_target(out, force, protect)  # again, now that no other run can write
+        remove_stale_staging(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial",
+                                        dir=out.parent))
+        try:
+            (staging / OUTPUT_MARKER).write_text(
+                f"written by insarfusion {_version()}; --force may replace this folder\n",
+                encoding="utf-8")
+            yield staging
+            os.chmod(staging, 0o777 & ~_umask())
+            _move_into_place(staging, out)
+        except BaseException as exc:
+            full = _disk_full(exc, staging)
+            shutil.rmtree(staging, ignore_errors=True)
+            if full:
+                where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+                raise OutputError(f"no space left on the device while writing the output"
+                                  f"{where}; nothing was kept", out) from None
+            raise
+    logger.debug("products written to %s", out)
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename the finished staging folder to ``out``, retiring an old ``out`` first."""
     if out.exists() or out.is_symlink():
         retired = out.parent / f".{out.name}.replaced-{uuid.uuid4().hex[:8]}"
         os.replace(out, retired)
@@ -97,7 +288,12 @@ def atomic_output(out_dir, force=False):
             retired.unlink(missing_ok=True)
     else:
         os.replace(staging, out)
-    logger.debug("products written to %s", out)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return str(__version__)
 
 
 def _as_cube(cube, name="displacement") -> xr.DataArray:
@@ -116,8 +312,10 @@ def _xy_attrs(ds: xr.Dataset) -> None:
 
 
 def _transform_from_centres(cube):
-    """Affine transform (upper-left corner) of a north-up cube from its cell-centre coordinates;
-    None when the cell size cannot be told (a single cell without a ``cell_size`` attribute)."""
+    """Affine transform (upper-left corner) of a north-up cube from its cell centres.
+
+    None when the cell size cannot be told (a single cell without a ``cell_size`` attribute).
+    """
     from affine import Affine
 
     x = cube["x"].values
@@ -217,8 +415,10 @@ def velocity_map(cube) -> xr.DataArray:
 
 
 def _per_cell(func, cube) -> np.ndarray:
-    """``func`` of every cell's series (time on the last axis) as a ``(y, x)`` array; a
-    Dask-backed cube is computed block by block."""
+    """``func`` of every cell's series (time on the last axis) as a ``(y, x)`` array.
+
+    A Dask-backed cube is computed block by block.
+    """
     return np.asarray(xr.apply_ufunc(func, cube, input_core_dims=[["time"]],
                                      dask="parallelized", output_dtypes=[float])
                       .transpose("y", "x").values, dtype=float)

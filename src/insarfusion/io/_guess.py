@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from ..errors import InputError
+from ..log import logger
+from ._common import decode_text, looks_like_zip, zip_member
 
 _GNSS_SUFFIXES = {"tenv3": (".tenv3",), "tenv": (".tenv", ".tenv.txt"), "pos": (".pos",)}
 _ECEF_RE = re.compile(r"^\s*\d{4}\s+\d{1,2}\s+\d{1,2}(\s+-?\d+(\.\d*)?){6}\s*$")
 
 
 def _first_lines(path: Path, n=3) -> list[str]:
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = [m for m in zf.namelist() if m.lower().endswith(".csv")]
-            if not names:
-                raise InputError("zip holds no .csv file", path)
-            with zf.open(names[0]) as fh:
-                return [fh.readline().decode("utf-8", "replace") for _ in range(n)]
+    """The first ``n`` lines of a file, or of the one CSV member of a zip (checked first)."""
+    if looks_like_zip(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                info = zip_member(zf, path, (".csv",))
+                with zf.open(info) as fh:
+                    return [fh.readline(1 << 20).decode("utf-8", "replace") for _ in range(n)]
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+                NotImplementedError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"damaged or truncated zip archive ({' '.join(str(exc).split())})",
+                             path) from None
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        decode_text(head, path)  # raises: UTF-16 or binary
     with open(path, encoding="utf-8", errors="replace") as fh:
-        return [fh.readline() for _ in range(n)]
+        return [fh.readline(1 << 20) for _ in range(n)]
 
 
 def guess_format(path) -> tuple[str, str]:
@@ -79,7 +92,8 @@ def gnss_files(folder, format) -> list[Path]:
                 continue
             try:
                 kind, fmt = guess_format(p)
-            except InputError:
+            except InputError as exc:
+                logger.info("%s: not read as a GNSS file (%s)", p, exc.what)
                 continue
             if kind == "gnss" and (format is None or fmt == format):
                 picked.append(p)

@@ -33,6 +33,8 @@ from ..errors import InputError
 from ..log import logger
 from ..series import linear_rate
 from ._common import (
+    check_lonlat,
+    check_xy_in_area,
     find_column,
     numeric,
     read_csv_table,
@@ -120,7 +122,7 @@ def _check_date_order(date_columns, dates, label) -> None:
         raise InputError(what, label, f"column {date_columns[i]!r}")
 
 
-def read_wide_table(path, text_columns=()) -> WideTable:
+def read_wide_table(path, text_columns=(), check_header=None) -> WideTable:
     """Read a wide point table (static columns, then one column per date) from CSV or zip.
 
     Rows without a single displacement value are dropped and counted in the log.
@@ -132,6 +134,9 @@ def read_wide_table(path, text_columns=()) -> WideTable:
     text_columns : iterable of str
         Columns (case-insensitive) read as text, e.g. point ids: no cell of theirs is turned
         into NaN or a number.
+    check_header : callable, optional
+        Called with the column names and the file label before anything else is checked
+        (a format's own test of its columns).
 
     Raises
     ------
@@ -139,9 +144,10 @@ def read_wide_table(path, text_columns=()) -> WideTable:
         Empty file, header only, wrong delimiter, duplicate/bad/unsorted date columns,
         non-numeric displacement cells, or no row with any displacement.
     """
-    text, label = read_text(path)
-    text = text.lstrip("\ufeff")  # byte-order mark of spreadsheet exports
+    text, label = read_text(path)  # without the byte-order mark of spreadsheet exports
     header = _header(text, label)
+    if check_header is not None:
+        check_header(header, label)
     wanted = {t.lower() for t in text_columns}
     as_text = [h for h in header if h.lower() in wanted]
     na_values = {h: NA_STRINGS for h in header if h not in as_text}
@@ -274,8 +280,7 @@ def _coordinates(table: WideTable, crs, path) -> dict:
         lon, lat = table.numbers(lon_col), table.numbers(lat_col)
         check_rows_present(lon, "longitude", lon_col, rows, label)
         check_rows_present(lat, "latitude", lat_col, rows, label)
-        check_rows_in_range(lat, -90, 90, "latitude", lat_col, rows, label)
-        check_rows_in_range(lon, -180, 360, "longitude", lon_col, rows, label)
+        check_lonlat(lon, lat, rows, lon_col, lat_col, label)
         return {"lon": lon, "lat": lat, "crs": crs}
     if x_col or y_col:
         require_columns(cols, ["x" if x_col is None else x_col,
@@ -285,11 +290,20 @@ def _coordinates(table: WideTable, crs, path) -> dict:
         x, y = table.numbers(x_col), table.numbers(y_col)
         check_rows_present(x, "x", x_col, rows, label)
         check_rows_present(y, "y", y_col, rows, label)
+        check_xy_in_area(x, y, crs, label, lambda i: f"row {rows[i]}, columns "
+                                                     f"{x_col!r}/{y_col!r}")
         return {"x": x, "y": y, "crs": crs}
     require_columns(cols, ["lon", "lat", "x", "y"], label,
                     " (expected lon/lat in WGS84 or x/y with a crs)")
     raise AssertionError("unreachable: require_columns raises")  # pragma: no cover
 
+
+#: Valid range of the optional columns: (low, high, what, bounds included).
+_RANGES = {
+    "incidence": (0, 90, "incidence angle", False),
+    "heading": (-360, 360, "heading", True),
+    "quality": (0, 1, "coherence", True),
+}
 
 _OPTIONAL = {  # data-model field -> accepted column names (first present wins)
     "incidence": ("incidence", "incidence_angle"),
@@ -347,9 +361,10 @@ def read_csv_points(path, *, crs=None, name=None, band=None, technique=None, inc
     for field, names in _OPTIONAL.items():
         column = find_column(cols, *names)
         fields[field] = None if column is None else table.numbers(column)
-        if field == "incidence" and column is not None:
-            check_rows_in_range(fields[field], 0, 90, "incidence angle", column, rows, label,
-                                inclusive=False)
+        if column is not None and field in _RANGES:
+            lo, hi, what, inclusive = _RANGES[field]
+            check_rows_in_range(fields[field], lo, hi, what, column, rows, label,
+                                inclusive=inclusive)
     incidence = merge_geometry(fields.pop("incidence"), incidence, "incidence", label)
     heading = merge_geometry(fields.pop("heading"), heading, "heading", label, angular=True)
     fields["velocity"] = fill_velocity(fields["velocity"], table.dates, table.displacement,

@@ -35,7 +35,7 @@ from ..crs import xy_to_lonlat
 from ..dataset import point_dataset
 from ..errors import InputError
 from ..log import logger
-from ._common import find_column, require_columns
+from ._common import check_lonlat, check_xy_in_area, find_column, require_columns
 from .csv_points import (
     GEOMETRY_TOLERANCE_DEG,
     WideTable,
@@ -56,6 +56,24 @@ _TRACK_RE = re.compile(r"EGMS_L2[ab]_(\d{1,3})_", re.IGNORECASE)
 _COMPONENT_RE = re.compile(r"_(E|U)_", re.IGNORECASE)
 _COMPONENTS = {"e": "east", "east": "east", "u": "up", "up": "up", "v": "up",
                "vertical": "up", "los": "los"}
+
+
+def _check_is_egms(cols, label) -> None:
+    """An error listing the EGMS columns a table lacks when it is not an EGMS product at all.
+
+    An EGMS table has ``pid`` and either ``latitude``/``longitude`` (L2a/L2b) or
+    ``easting``/``northing`` (L3). A table with fewer than two of these five is not one (a
+    plain point CSV read as ``egms``); one with some of them is left to the checks of each
+    column, which suggest a misspelled name.
+    """
+    has = {c.lower() for c in cols}
+    marks = ("pid", "latitude", "longitude", "easting", "northing")
+    if sum(m in has for m in marks) >= 2:
+        return
+    missing = [m for m in ("pid", "latitude", "longitude") if m not in has]
+    shown = ", ".join(cols[:8]) + (", ..." if len(cols) > 8 else "")
+    raise InputError(f"not an EGMS file: missing columns {', '.join(map(repr, missing))} "
+                     f"(or 'easting'/'northing' for L3; it has: {shown})", label, "row 1")
 
 
 def _level(stem: str, table: WideTable) -> str:
@@ -104,6 +122,8 @@ def _los_geometry(table: WideTable):
     track_col = find_column(cols, "track_angle")
     file_inc = None if inc_col is None else table.numbers(inc_col)
     file_track = None if track_col is None else table.numbers(track_col)
+    if file_track is not None:
+        check_rows_in_range(file_track, -360, 360, "track angle", track_col, rows, label)
     if file_inc is not None:
         check_rows_in_range(file_inc, 0, 90, "incidence angle", inc_col, rows, label,
                             inclusive=False)
@@ -164,7 +184,7 @@ def read_egms(path, *, crs=None, name=None, band="C", technique="PSI", incidence
     """
     reject_options(options, "egms", path, known=("component",))
     stem = Path(path).stem
-    table = read_wide_table(path, text_columns=("pid",))
+    table = read_wide_table(path, text_columns=("pid",), check_header=_check_is_egms)
     label, rows, cols = table.label, table.rows, table.static_columns
     level = _level(stem, table)
     comp = _component(stem, level, component, label)
@@ -178,7 +198,7 @@ def read_egms(path, *, crs=None, name=None, band="C", technique="PSI", incidence
         lon, lat = table.numbers(lon_col), table.numbers(lat_col)
         check_rows_present(lon, "longitude", lon_col, rows, label)
         check_rows_present(lat, "latitude", lat_col, rows, label)
-        check_rows_in_range(lat, -90, 90, "latitude", lat_col, rows, label)
+        check_lonlat(lon, lat, rows, lon_col, lat_col, label)
         file_inc, file_heading = _los_geometry(table)
         incidence = merge_geometry(file_inc, incidence, "incidence", label)
         heading = merge_geometry(file_heading, heading, "heading", label, angular=True)
@@ -194,6 +214,8 @@ def read_egms(path, *, crs=None, name=None, band="C", technique="PSI", incidence
         easting, northing = table.numbers(east_col), table.numbers(north_col)
         check_rows_present(easting, "easting", east_col, rows, label)
         check_rows_present(northing, "northing", north_col, rows, label)
+        check_xy_in_area(easting, northing, EGMS_CRS, label,
+                         lambda i: f"row {rows[i]}, columns {east_col!r}/{north_col!r}")
         lon, lat = xy_to_lonlat(easting, northing, EGMS_CRS)
         if incidence is not None or heading is not None:
             logger.warning("%s: incidence/heading ignored for an L3 (%s) file", label, comp)
@@ -203,10 +225,14 @@ def read_egms(path, *, crs=None, name=None, band="C", technique="PSI", incidence
         column = find_column(cols, *names)
         return None if column is None else table.numbers(column)
 
+    coherence_col = find_column(cols, "temporal_coherence")
+    coherence = optional("temporal_coherence")
+    if coherence is not None:
+        check_rows_in_range(coherence, 0, 1, "temporal coherence", coherence_col, rows, label)
     velocity = fill_velocity(optional("mean_velocity"), table.dates, table.displacement, label)
     ds = point_dataset(table.displacement, table.dates, ids=ids, lon=lon, lat=lat, crs=crs,
                        incidence=incidence, heading=heading, velocity=velocity,
-                       quality=optional("temporal_coherence"),
+                       quality=coherence,
                        height=optional("height_ortho", "height"),
                        name=name or stem, band=band, technique=technique, source=label, **attrs)
     rmse = optional("rmse_ts", "rmse")

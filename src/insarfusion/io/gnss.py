@@ -37,6 +37,7 @@ from ..dataset import gnss_dataset
 from ..errors import InputError
 from ..log import logger
 from ._common import (
+    check_lonlat,
     checked_dates,
     find_column,
     numeric,
@@ -100,6 +101,11 @@ def _floats(tokens: pd.DataFrame, column: int, label: str, name: str) -> np.ndar
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(f"not a number: {raw.iat[i]!r}", label,
+                         f"row {tokens.index[i]}, column {name!r}")
+    infinite = np.isinf(values)
+    if infinite.any():
+        i = int(np.flatnonzero(infinite)[0])
+        raise InputError(f"not a finite number: {raw.iat[i]!r}", label,
                          f"row {tokens.index[i]}, column {name!r}")
     return values
 
@@ -183,6 +189,21 @@ def _warn_unused(label, options) -> None:
         logger.warning("%s: ignoring option(s) %s", label, ", ".join(sorted(options)))
 
 
+def _check_positions(lon, lat, rows, lon_name, lat_name, label) -> None:
+    """An error naming the row of the first station position out of range.
+
+    Latitudes must lie in [-90, 90], longitudes in [-360, 360] degrees (NGL writes east
+    longitudes as negative west ones, -268.9 for 91.1 E; all are wrapped later).
+    """
+    for values, lo, hi, what, name in ((lat, -90, 90, "latitude", lat_name),
+                                       (lon, -360, 360, "longitude", lon_name)):
+        bad = (values < lo) | (values > hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{what} {values[i]:g} outside [{lo}, {hi}] degrees", label,
+                             f"row {rows[i]}, column {name!r}")
+
+
 def _station_name(station, found, label):
     if station is not None:
         return str(station)
@@ -236,6 +257,8 @@ def read_tenv3(path, *, crs=None, station=None, **options):
     days = _dates(tokens.iloc[:, col["yymmmdd"]], "%y%b%d", label, header[col["yymmmdd"]],
                   tokens.index)
     height = None if height_col is None else float(np.median(num(None, height_col)))
+    _check_positions(num("longitude(deg)"), num("latitude(deg)"), tokens.index,
+                     header[col["longitude(deg)"]], header[col["latitude(deg)"]], label)
     return _station_dataset(
         label, _station_name(station, tokens.iloc[:, col["site"]], label), days,
         enu_m * MM_PER_M, sigma_m * MM_PER_M,
@@ -340,6 +363,7 @@ def read_pos(path, *, crs=None, station=None, **options):
     try:
         lat, lon, height = (float(v) for v in reference[:3])
     except ValueError:
+        _check_positions(num("elong"), num("nlat"), tokens.index, "Elong", "NLat", label)
         lat, lon = float(np.median(num("nlat"))), float(np.median(num("elong")))
         height = float(np.median(num("height")))
     name = station or meta.get("4-character id") or Path(label).name.split(".")[0]
@@ -491,6 +515,7 @@ def read_gnss_csv(path, *, crs=None, station=None, **options):
         return out
 
     _, first_row = np.unique(station_idx, return_index=True)
+    check_lonlat(by_name[col["lon"]], by_name[col["lat"]], rows, col["lon"], col["lat"], label)
     enu = _relative_to_first(np.stack([grid(col[c]) for c in ("east", "north", "up")]))
     sig = [None if c is None else grid(c) for c in sig_cols]
     return gnss_dataset(enu[0], enu[1], enu[2], dates, stations=station_names,

@@ -11,6 +11,7 @@ Every selected pixel becomes one point with id ``r{row}_c{col}`` (row/column in 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ..crs import parse_crs, xy_to_lonlat
 from ..dataset import point_dataset
 from ..errors import InputError
 from ..log import logger
-from ._common import checked_dates, existing_file
+from ._common import check_xy_in_area, checked_dates, existing_file
 
 #: Metres to millimetres.
 MM_PER_M = 1000.0
@@ -66,7 +67,29 @@ def _open(path, label=None) -> h5py.File:
     p = existing_file(path)
     if not h5py.is_hdf5(p):
         raise InputError("not an HDF5 file", label or p)
-    return h5py.File(p, "r")
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        raise InputError(f"damaged or truncated HDF5 file ({_h5_reason(exc)})",
+                         label or p) from None
+
+
+def _h5_reason(exc: BaseException) -> str:
+    """The gist of an HDF5 library error, on one line."""
+    text = " ".join(str(exc).split())
+    return text.split("(")[0].strip(" ,") or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _h5_errors(path):
+    """Turn the errors of reading a damaged HDF5 file into an :class:`InputError` naming it."""
+    try:
+        yield
+    except (OSError, KeyError, RuntimeError, TypeError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise InputError("no such file", getattr(exc, "filename", None) or path) from None
+        raise InputError(f"damaged or truncated HDF5 file: cannot read it ({_h5_reason(exc)})",
+                         path) from None
 
 
 def _beside(path: Path, names) -> Path | None:
@@ -81,7 +104,7 @@ def _beside(path: Path, names) -> Path | None:
 
 def _grid(path, dataset_names, shape, step) -> tuple[np.ndarray, str]:
     """A 2-D dataset of ``path`` subsampled by ``step``; checks its shape against ``shape``."""
-    with _open(path) as f:
+    with _h5_errors(path), _open(path) as f:
         name = next((n for n in dataset_names if n in f), None)
         if name is None:
             two_d = [k for k, v in f.items() if isinstance(v, h5py.Dataset) and v.ndim == 2]
@@ -125,8 +148,10 @@ def _band(wavelength_m) -> str | None:
 
 
 def _read_series(dset, rows_sel, cols_sel, step) -> np.ndarray:
-    """Displacement (n_date, n_selected) of the pixels ``(rows_sel, cols_sel)`` (subsampled
-    indices), read in blocks of rows to bound memory."""
+    """Displacement (n_date, n_selected) of the selected pixels, in blocks of rows.
+
+    ``(rows_sel, cols_sel)`` are subsampled indices; blocks of rows bound the memory.
+    """
     n_date, _, width = dset.shape
     n_cols = len(range(0, width, step))
     per_row = max(1, n_date * n_cols * dset.dtype.itemsize)
@@ -203,7 +228,7 @@ def read_mintpy(path, *, crs=None, name=None, band=None, technique=None, inciden
     step = int(step)
     if step < 1:
         raise InputError(f"step must be a positive integer, got {step}", label, "option 'step'")
-    with _open(path) as f:
+    with _h5_errors(path), _open(path) as f:
         if "timeseries" not in f:
             raise InputError(f"no 'timeseries' dataset (has: {', '.join(list(f)[:8])})", label)
         if "date" not in f:
@@ -215,7 +240,8 @@ def read_mintpy(path, *, crs=None, name=None, band=None, technique=None, inciden
         days = _dates(f["date"][()], label)
         n_date, length, width = dset.shape
         if days.size != n_date:
-            raise InputError(f"{days.size} dates for {n_date} time-series layers", label)
+            raise InputError(f"dataset 'date' holds {days.size} dates but dataset 'timeseries' "
+                             f"{n_date} layers; they must match", label, "dataset 'date'")
         shape = (length, width)
 
         selected, quality = _selection(path, shape, step, mask, coherence, min_coherence)
@@ -234,6 +260,8 @@ def read_mintpy(path, *, crs=None, name=None, band=None, technique=None, inciden
             str(attrs.get("EPSG", "")).strip() or str(attrs.get("UTM_ZONE", "")).strip()))
         if in_metres:
             grid_crs = _grid_crs(attrs, label)
+            check_xy_in_area(gx, gy, grid_crs, label,
+                             lambda i: f"pixel r{rows[i]}_c{cols[i]} (X_FIRST/Y_FIRST)")
             if crs is None:
                 where = {"x": gx, "y": gy, "crs": grid_crs}
             else:
@@ -283,7 +311,13 @@ def _selection(path: Path, shape, step, mask, coherence, min_coherence):
     coherence_file = coherence if coherence is not None else _beside(path, COHERENCE_NAMES)
     quality = None
     if coherence_file is not None:
-        quality, _ = _grid(coherence_file, ("temporalCoherence", "coherence"), shape, step)
+        quality, name = _grid(coherence_file, ("temporalCoherence", "coherence"), shape, step)
+        quality = np.asarray(quality, dtype=float)
+        outside = np.isfinite(quality) & ((quality < -1e-6) | (quality > 1 + 1e-6))
+        if outside.any():
+            r, c = np.argwhere(outside)[0]
+            raise InputError(f"coherence {quality[r, c]:g} outside [0, 1]", coherence_file,
+                             f"dataset {name!r}, pixel r{r * step}_c{c * step}")
     mask_file = mask if mask is not None else (
         None if coherence is not None else _beside(path, MASK_NAMES))
     if mask_file is not None:
@@ -311,7 +345,7 @@ def _geometry(path: Path, geometry, attrs, shape, step, rows_sub, cols_sub, labe
         path, GEOMETRY_NAMES if "Y_FIRST" in attrs else GEOMETRY_NAMES[::-1])
     geo_attrs = {}
     if geo_file is not None:
-        with _open(geo_file) as f:
+        with _h5_errors(geo_file), _open(geo_file) as f:
             present = set(f)
             geo_attrs = _attrs(f)
         names = {"incidence": "incidenceAngle", "azimuth": "azimuthAngle",

@@ -35,14 +35,14 @@ from ..conventions import wrap_angle
 from ..dataset import point_dataset
 from ..errors import InputError
 from ..log import logger
-from ._common import existing_file, require_columns
+from ._common import read_text, require_columns
 
 CUMULATIVE = ["YYYY", "MM", "DD", "DSP", "INC_ANG", "HEAD_ANG", "ERROR"]
 PAIRS = ["YYYY1", "MM1", "DD1", "YYYY2", "MM2", "DD2", "DSP", "INC_ANG", "HEAD_ANG", "ERROR"]
 
 
 def _table(path: Path) -> pd.DataFrame:
-    text = existing_file(path).read_text(encoding="utf-8", errors="replace")
+    text, _ = read_text(path, member_suffixes=(".txt",))
     try:
         df = pd.read_csv(io.StringIO(text), sep=r"\s+", engine="python")
     except pd.errors.ParserError as exc:
@@ -50,12 +50,24 @@ def _table(path: Path) -> pd.DataFrame:
     if df.empty:
         raise InputError("no data rows", path)
     df = df.loc[:, [c for c in df.columns if not str(c).startswith("Unnamed")]]
+    short = df.isna().to_numpy()
+    if short.any():
+        r, c = np.argwhere(short)[0]
+        raise InputError(f"truncated row: no value in column {df.columns[c]!r} "
+                         f"({int((~short[r]).sum())} of {df.shape[1]} fields)", path,
+                         f"row {r + 2}")
     bad = df.apply(pd.to_numeric, errors="coerce").isna() & df.notna()
     if bad.to_numpy().any():
         r, c = np.argwhere(bad.to_numpy())[0]
         raise InputError(f"not a number: {df.iat[r, c]!r}", path,
                          f"row {r + 2}, column {df.columns[c]!r}")
-    return df.apply(pd.to_numeric, errors="coerce")
+    values = df.apply(pd.to_numeric, errors="coerce")
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        r, c = np.argwhere(infinite)[0]
+        raise InputError(f"not a finite number: {df.iat[r, c]!r}", path,
+                         f"row {r + 2}, column {df.columns[c]!r}")
+    return values
 
 
 def _dates(df, y, m, d, path) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Reader of the StaMPS time-series CSV written from ``ps_plot(..., 'ts')`` (as used by
-StaMPS-Visualizer).
+"""Reader of the StaMPS time-series CSV written from ``ps_plot(..., 'ts')``.
+
+The export is the one StaMPS-Visualizer reads.
 
 Layout (comma-separated)::
 
@@ -27,10 +28,9 @@ import xarray as xr
 from ..dataset import point_dataset
 from ..errors import InputError
 from ..log import logger
-from ._common import numeric, read_csv_table, read_text
+from ._common import check_lonlat, numeric, read_csv_table, read_text
 from .csv_points import (
     NA_STRINGS,
-    check_rows_in_range,
     check_rows_present,
     fill_velocity,
     reject_options,
@@ -115,7 +115,7 @@ def read_stamps(path, *, crs=None, name=None, band=None, technique=None, inciden
     """
     reject_options(options, "stamps", path)
     text, label = read_text(path)
-    table = read_csv_table(text.lstrip("\ufeff"), label, skip_blank_lines=False, keep_default_na=False,
+    table = read_csv_table(text, label, skip_blank_lines=False, keep_default_na=False,
                            na_values=NA_STRINGS)
     columns = list(table.columns)
     if len(columns) < 4:
@@ -133,7 +133,8 @@ def read_stamps(path, *, crs=None, name=None, band=None, technique=None, inciden
     date_columns = columns[3:]
     dates = stamps_dates(meta[3:], date_columns, label)
     ref_lon, ref_lat = float(meta[0]), float(meta[1])
-    if not (np.isfinite(ref_lon) and np.isfinite(ref_lat)) or not -90 <= ref_lat <= 90:
+    if not (np.isfinite(ref_lon) and np.isfinite(ref_lat)) or not -90 <= ref_lat <= 90 \
+            or not -180 <= ref_lon <= 180:
         raise InputError(f"reference point ({meta[0]:g}, {meta[1]:g}) is not a lon/lat",
                          label, "row 2")
 
@@ -151,8 +152,7 @@ def read_stamps(path, *, crs=None, name=None, band=None, technique=None, inciden
     lon, lat, velocity = body[:, 0], body[:, 1], body[:, 2]
     check_rows_present(lon, "longitude", columns[0], rows, label)
     check_rows_present(lat, "latitude", columns[1], rows, label)
-    check_rows_in_range(lat, -90, 90, "latitude", columns[1], rows, label)
-    check_rows_in_range(lon, -180, 360, "longitude", columns[0], rows, label)
+    check_lonlat(lon, lat, rows, columns[0], columns[1], label)
     if incidence is not None and not 0 < float(incidence) < 90:
         raise InputError(f"incidence argument {float(incidence):g} outside (0, 90) degrees",
                          label)
