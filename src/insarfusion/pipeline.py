@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import datum, parallel, spatial, temporal, validate
+from . import datum, guards, parallel, spatial, temporal, validate
 from .config import Config
 from .errors import StageError
 from .grid import make_grid
@@ -78,6 +78,7 @@ def run_load(state: RunState) -> None:
     state.inputs = load_inputs(state.cfg)
     for line in state.inputs.summary_lines():
         logger.info(line)
+    guards.check_holdout_blocks(state.inputs, state.cfg.validation)
     if state.cfg.truth is not None:
         state.truth = _load_truth(state.cfg.truth)
 
@@ -99,6 +100,8 @@ def run_epochs(state: RunState) -> None:
                                  start=t.start, end=t.end)
     logger.info("common epochs: %d from %s to %s every %d days", state.epochs.size,
                 state.epochs[0], state.epochs[-1], t.step_days)
+    # before any training: a grid too large for this machine's memory is refused now
+    guards.check_run_grid(state.inputs, state.cfg.spatial, state.epochs.size)
 
 
 def run_temporal(state: RunState) -> None:
