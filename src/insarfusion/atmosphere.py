@@ -143,8 +143,7 @@ def _polynomial(days, values, degree, annual):
     k = a.shape[1]
     mask = np.isfinite(values)
     if mask.all():
-        coef, *_ = np.linalg.lstsq(a, values.T, rcond=None)
-        return (a @ coef).T
+        return values @ (a @ np.linalg.pinv(a)).T
     out = np.full(values.shape, np.nan)
     for start in range(0, values.shape[0], _BLOCK_ROWS):
         m = mask[start:start + _BLOCK_ROWS].astype(float)
@@ -264,13 +263,16 @@ def _grid_for(x, y, scale_m, cell_m):
 
 
 def _gaussian_ratio(grid, sigma_cells, weights, values):
-    """Weighted Gaussian mean of ``values`` around every point, per epoch (mm)."""
+    """Weighted Gaussian mean of ``values`` around every point, per epoch (mm).
+
+    ``values`` must be finite where ``weights`` are not zero (zero-filled elsewhere).
+    """
     n_cells = grid.shape[0] * grid.shape[1]
     n_time = values.shape[1]
     step = max(1, _GRID_VALUES // max(n_cells, 1))
     num = np.empty(values.shape)
     den = np.empty(values.shape)
-    wv = weights * np.where(weights > 0, values, 0.0)
+    wv = weights * values
     for start in range(0, n_time, step):
         block = slice(start, start + step)
         for src, dst in ((wv, num), (weights, den)):
@@ -278,22 +280,33 @@ def _gaussian_ratio(grid, sigma_cells, weights, values):
             cube = ndimage.gaussian_filter(cube, sigma=(sigma_cells, sigma_cells, 0),
                                            mode="constant", truncate=3.0)
             dst[:, block] = grid.sample @ cube.reshape(n_cells, -1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 1e-12, num / den, np.nan)
+    ok = den > 1e-12
+    np.divide(num, den, out=num, where=ok)
+    num[~ok] = np.nan
+    return num
 
 
 def _plane(x, y, weights, values):
-    """Weighted least-squares plane per epoch, evaluated at the points (mm)."""
+    """Weighted least-squares plane per epoch, evaluated at the points (mm).
+
+    ``values`` must be finite where ``weights`` are not zero (zero-filled elsewhere).
+    """
     xs, ys = (x - x.mean()) / 1000.0, (y - y.mean()) / 1000.0
     a = np.stack([np.ones_like(xs), xs, ys], axis=1)                     # (n, 3)
     gram = np.einsum("nt,nk,nl->tkl", weights, a, a)
-    rhs = np.einsum("nt,nk->tk", weights * np.where(weights > 0, values, 0.0), a)
+    rhs = np.einsum("nt,nk->tk", weights * values, a)
     coef = np.einsum("tkl,tl->tk", np.linalg.pinv(gram), rhs)
     return a @ coef.T
 
 
-def _epoch_median(values):
-    """Median over the points of every epoch, ignoring NaN; NaN where an epoch has none."""
+def _epoch_median(values, most=None):
+    """Median over the points of every epoch, ignoring NaN; NaN where an epoch has none.
+
+    With ``most``, from an evenly strided subset of at most that many points (for scales,
+    where 20,000 points are as good as 200,000).
+    """
+    if most is not None and values.shape[0] > most:
+        values = values[::-(-values.shape[0] // most)]
     if np.isfinite(values).all():
         return np.median(values, axis=0)
     out = np.full(values.shape[1], np.nan)
@@ -302,12 +315,17 @@ def _epoch_median(values):
     return out
 
 
+#: Points used for the per-epoch robust scales.
+_SCALE_POINTS = 20000
+
+
 def _biweights(misfit):
     """Tukey biweights of the misfits, scaled by each epoch's MAD (0 where NaN)."""
-    scale = _MAD_TO_STD * _epoch_median(np.abs(misfit))
+    scale = _MAD_TO_STD * _epoch_median(np.abs(misfit), _SCALE_POINTS)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)
     u = misfit / (_TUKEY_C * scale)
-    return np.where(np.abs(u) < 1.0, (1.0 - u**2) ** 2, 0.0)
+    u *= u
+    return np.where(u < 1.0, (1.0 - u) ** 2, 0.0)
 
 
 def _point_weights(residuals):
@@ -316,7 +334,7 @@ def _point_weights(residuals):
     The scale is the point's median absolute departure from the epochs' medians; it is floored
     at half the dataset's typical scale, so that weights lie in (0, 1].
     """
-    centred = np.abs(residuals - _epoch_median(residuals))
+    centred = np.abs(residuals - _epoch_median(residuals, _SCALE_POINTS))
     finite = np.isfinite(centred)
     if finite.all():
         mad = np.median(centred, axis=1)
@@ -329,7 +347,7 @@ def _point_weights(residuals):
     return np.where(np.isfinite(mad), (floor / np.maximum(mad, floor)) ** 2, 0.0)
 
 
-def robust_lowpass(x, y, residuals, scale_m=DEFAULT_SCALE_M, iterations=2, ramp=False,
+def robust_lowpass(x, y, residuals, scale_m=DEFAULT_SCALE_M, iterations=1, ramp=False,
                    cell_m=None) -> np.ndarray:
     """Robust Gaussian low-pass in space of per-epoch residuals, at the points (mm).
 
@@ -362,15 +380,19 @@ def robust_lowpass(x, y, residuals, scale_m=DEFAULT_SCALE_M, iterations=2, ramp=
     if not (np.isfinite(scale_m) and scale_m > 0):
         raise InputError(f"scale_m must be positive, got {scale_m!r}")
     grid, sigma_cells = _grid_for(x, y, float(scale_m), cell_m)
-    base = _point_weights(r)[:, None] * np.isfinite(r)
+    finite = np.isfinite(r)
+    base = _point_weights(r)[:, None] * finite
+    r0 = r if finite.all() else np.where(finite, r, 0.0)
     weights = base
-    fallback = _epoch_median(r)
+    fallback = _epoch_median(r, _SCALE_POINTS)
     estimate = None
     for _ in range(int(iterations) + 1):
-        plane = _plane(x, y, weights, r) if ramp else 0.0
-        local = _gaussian_ratio(grid, sigma_cells, weights, r - plane)
-        estimate = plane + np.where(np.isfinite(local), local, 0.0)
-        estimate = np.where(np.isfinite(local), estimate, fallback[None, :])
+        plane = _plane(x, y, weights, r0) if ramp else 0.0
+        local = _gaussian_ratio(grid, sigma_cells, weights, r0 - plane)
+        missing = ~np.isfinite(local)
+        estimate = local + plane
+        if missing.any():
+            estimate[missing] = np.broadcast_to(fallback, local.shape)[missing]
         weights = base * _biweights(r - estimate)
     return estimate
 
@@ -421,7 +443,7 @@ class APSFilter(BaseEstimator):
 
     def __init__(self, method=DEFAULT_METHOD, temporal=DEFAULT_TEMPORAL,
                  window_days=DEFAULT_WINDOW_DAYS, degree=DEFAULT_DEGREE, annual=True,
-                 scale_m=DEFAULT_SCALE_M, iterations=2, ramp=False, cell_m=None):
+                 scale_m=DEFAULT_SCALE_M, iterations=1, ramp=False, cell_m=None):
         self.method = method
         self.temporal = temporal
         self.window_days = window_days
