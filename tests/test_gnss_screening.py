@@ -96,6 +96,20 @@ def test_a_20_mm_step_is_detected_and_corrected():
     assert report.summary()["M09"]["steps"][0]["component"] == "east"
 
 
+def test_a_step_inside_a_gap_is_placed_after_it_and_corrected():
+    time, truth, clean = series(5)
+    stepped = clean.copy()
+    stepped[2, 2, 600:] -= 25.0         # up at M17 drops by 25 mm during a 40-day outage
+    stepped[:, 2, 580:620] = np.nan
+    screened, report = screen_gnss(station_set(time, stepped))
+    steps = report.flags[report.flags["kind"] == "step"]
+    assert len(steps) == 1
+    assert np.datetime64(steps["time"].iloc[0], "D") == time[620]
+    assert steps["size_mm"].iloc[0] == pytest.approx(-25.0, abs=3.0)
+    v = linear_rate(time, screened["up"].values[2])
+    assert abs(v - linear_rate(time, np.where(np.isnan(stepped[2, 2]), np.nan, clean[2, 2]))) < 1.0
+
+
 def test_given_step_dates_are_corrected_whatever_their_size(tmp_path):
     time, truth, clean = series(2)
     stepped = clean.copy()

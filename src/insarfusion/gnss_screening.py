@@ -53,6 +53,9 @@ COMPONENTS = ("east", "north", "up")
 #: Scale of a median absolute deviation that makes it a standard deviation for Gaussian noise.
 _MAD_TO_STD = 1.4826
 
+#: Fewest positions in each of the windows before and after a step (few: a step may sit in a
+#: gap of weeks, and the size is fitted again over both windows afterwards).
+_STEP_SAMPLES = 3
 #: Default moving window of the outlier and step tests, days.
 DEFAULT_WINDOW_DAYS = 90.0
 #: Default window of the moving MAD that scales the outlier test, days.
@@ -180,12 +183,13 @@ def _step_differences(table, window, min_samples):
     Computed on series already cleared of outliers, so that a mean is safe; it peaks sharply
     at a step's first epoch (a median's would plateau over a whole window). A steady velocity
     gives every epoch the same difference, so each series' median difference is taken off.
+    NaN at epochs without a position (a step is placed at an epoch that has one).
     """
     before = table.rolling(window, closed="left", min_periods=min_samples).mean()
     after = _reflected(_reflected(table).rolling(window, closed="right",
                                                  min_periods=min_samples).mean())
     after.index = table.index
-    diff = after - before
+    diff = (after - before).where(table.notna())
     return diff - diff.median()
 
 
@@ -194,32 +198,49 @@ def _detect_steps(diff, table, window, threshold, min_step):
     spread = _MAD_TO_STD * diff.abs().median()
     limit = np.maximum(threshold * spread, min_step)
     size = diff.abs()
-    peak = size.rolling(window, center=True, min_periods=1).max()
+    # the largest within one window on either side: one step per 2 windows at most
+    wide = f"{2 * pd.Timedelta(window) / pd.Timedelta(days=1)}D"
+    peak = size.rolling(wide, center=True, min_periods=1).max()
     found = (size > limit) & (size >= peak) & table.notna()
     return diff.where(found, 0.0).fillna(0.0)
 
 
-def _refine(offsets, table, window_days):
-    """Step sizes re-estimated by a local fit: offset + rate + the step, over ±``window_days``.
+def _step_fit(days, values, at, centre, window_days):
+    """Step size and residual sum of squares of a local fit with a step at day ``at``.
+
+    The fit (offset + rate + step) uses the positions within ± ``window_days`` of ``centre``.
+    """
+    near = (np.abs(days - centre) < window_days) & np.isfinite(values)
+    t = days[near] - at
+    after = t >= 0
+    if after.sum() < 2 or (~after).sum() < 2:
+        return np.nan, np.inf
+    design = np.stack([np.ones(t.size), t / 365.25, after.astype(float)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, values[near], rcond=None)
+    return coef[2], float(np.sum((values[near] - design @ coef) ** 2))
+
+
+def _refine(offsets, table, window_days, move=True):
+    """Step sizes (and, with ``move``, epochs) fitted locally: offset + rate + step.
 
     The before/after difference of means also holds whatever the local rate (a seasonal
-    swing, an acceleration) adds over the windows; a local line takes that out. One small
+    swing, an acceleration) adds over the windows; a local line takes that out. With
+    ``move``, the step may move to the valid epoch before or after where the fit is better
+    (around a gap, the last epoch before it and the first after it look alike). One small
     least-squares fit per step found (a handful), not per epoch.
     """
     days = np.asarray((table.index - table.index[0]) / pd.Timedelta(days=1), dtype=float)
     rows, cols = np.nonzero(offsets.values)
-    out = offsets.copy()
+    out = pd.DataFrame(0.0, index=offsets.index, columns=offsets.columns)
     for k, j in zip(rows, cols, strict=True):
-        near = np.abs(days - days[k]) < window_days
-        v = table.values[near, j]
-        t = days[near] - days[k]
-        ok = np.isfinite(v)
-        after = (t >= 0) & ok
-        if after.sum() < 2 or (ok & ~after).sum() < 2:
-            continue
-        design = np.stack([np.ones(ok.sum()), t[ok] / 365.25, (t[ok] >= 0).astype(float)], 1)
-        coef, *_ = np.linalg.lstsq(design, v[ok], rcond=None)
-        out.iloc[k, j] = coef[2]
+        values = table.values[:, j]
+        valid = np.flatnonzero(np.isfinite(values))
+        p = int(np.searchsorted(valid, k))
+        tries = valid[max(p - 1, 0):p + 2] if move else np.array([k])
+        fits = [_step_fit(days, values, days[i], days[k], window_days) for i in tries]
+        best = int(np.argmin([rss for _, rss in fits]))
+        size = fits[best][0]
+        out.iloc[tries[best], j] = offsets.iloc[k, j] if np.isnan(size) else size
     return out
 
 
@@ -315,7 +336,8 @@ def screen_gnss(gnss: xr.Dataset, window_days=DEFAULT_WINDOW_DAYS,
     min_step_mm : float
         Smallest step detected, mm.
     min_samples : int
-        Fewest positions in a window for a test to be made.
+        Fewest positions in a window for the outlier test to be made (the step test needs 3
+        on each side).
 
     Returns
     -------
@@ -339,13 +361,13 @@ def screen_gnss(gnss: xr.Dataset, window_days=DEFAULT_WINDOW_DAYS,
     flagged, _ = _outliers(table, window, scale_window, outlier_threshold, min_sigma_mm,
                             min_samples)
     first_pass = table.where(~_whole_epochs(flagged, stations))
-    given = _given_steps(_step_differences(first_pass, window, min_samples), step_dates,
+    given = _given_steps(_step_differences(first_pass, window, _STEP_SAMPLES), step_dates,
                          stations, gnss["time"].values)
-    given = _refine(given, first_pass, window_days)
+    given = _refine(given, first_pass, window_days, move=False)
     first_pass = first_pass - given.cumsum()
     found = pd.DataFrame(0.0, index=table.index, columns=table.columns)
     if detect_steps:
-        found = _detect_steps(_step_differences(first_pass, window, min_samples), first_pass,
+        found = _detect_steps(_step_differences(first_pass, window, _STEP_SAMPLES), first_pass,
                               window, step_threshold, min_step_mm)
         found = _refine(found, first_pass, window_days)
     table = table - (given + found).cumsum()
