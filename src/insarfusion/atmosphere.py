@@ -7,10 +7,18 @@ is smooth in time. The spatio-temporal filter of StaMPS, LiCSBAS (step 16) and S
 exactly this contrast:
 
 1. **temporal high-pass** — per point, the residual from a smooth temporal model
-   (:func:`temporal_residuals`): a Gaussian-weighted local linear fit in time
-   (``temporal="gaussian"``, standard deviation ``window_days``; a steady velocity leaves no
-   residual, even at the ends of the series), or a polynomial of degree ``degree`` plus an
-   annual term (``temporal="polynomial"``);
+   (:func:`temporal_residuals`, :data:`TEMPORAL_MODELS`):
+
+   * ``"trend_gaussian"`` (default): a least-squares polynomial of degree ``degree`` plus an
+     annual term, and on top a leave-one-out Gaussian moving mean (standard deviation
+     ``window_days``) of what the polynomial leaves, which follows an acceleration or any
+     motion slower than the window;
+   * ``"gaussian"``: a Gaussian-weighted local linear fit (standard deviation
+     ``window_days``, leave-one-out; a steady velocity leaves no residual, even at the ends);
+   * ``"polynomial"``: the polynomial plus annual term alone.
+
+   Leave-one-out: an epoch's own value is not part of its smooth value, so that its
+   atmosphere is not shrunk by the kernel's weight on itself.
 2. **robust spatial low-pass** — per epoch, the residuals smoothed in space
    (:func:`robust_lowpass`): a Gaussian of standard deviation ``scale_m`` (metres) applied by
    normalised convolution on a binned grid (``scipy.ndimage``) and sampled back at the points,
@@ -38,9 +46,16 @@ processed in blocks to bound memory. At 185k points × 113 epochs the filter tak
 Units: mm, metres, days. LOS positive toward the satellite; the filtered displacement is
 ``displacement - aps``.
 
+Defaults (chosen on the simulator's truth, ``benchmarks/bench_atmosphere.py``, seeds 0 and 5,
+scales 1 and 10): ``spatiotemporal`` with the ``trend_gaussian`` model, degree 2 + annual,
+``window_days`` 90, ``scale_m`` 100, one robust reweighting, no ramp. On those cases they cut
+the datum-free APS error of the series from about 2.5 mm to about 1.4 mm RMS, also on the fast
+landslide points, without changing any velocity by more than a few hundredths of a mm/yr.
+
 Public API: :class:`APSFilter`, :func:`remove_atmosphere`, :func:`aps_dataset`,
 :func:`temporal_residuals`, :func:`robust_lowpass`, :data:`METHODS`, :data:`TEMPORAL_MODELS`
-and the defaults :data:`DEFAULT_METHOD`, :data:`DEFAULT_WINDOW_DAYS`, :data:`DEFAULT_SCALE_M`.
+and the defaults :data:`DEFAULT_METHOD`, :data:`DEFAULT_TEMPORAL`, :data:`DEFAULT_WINDOW_DAYS`,
+:data:`DEFAULT_DEGREE`, :data:`DEFAULT_SCALE_M`.
 """
 
 from __future__ import annotations
@@ -179,10 +194,12 @@ def temporal_residuals(time, values, model=DEFAULT_TEMPORAL, window_days=DEFAULT
         Strictly increasing; may be irregular.
     values : array_like, shape (n_point, n_time)
         Displacement series, mm; NaN where missing (the residual is NaN there).
-    model : {"gaussian", "polynomial"}
-        ``"gaussian"``: Gaussian-weighted local linear fit, standard deviation ``window_days``
-        (a constant velocity leaves no residual). ``"polynomial"``: least-squares polynomial of
-        ``degree`` in time, plus an annual cosine and sine when ``annual``.
+    model : {"trend_gaussian", "gaussian", "polynomial"}
+        ``"polynomial"``: least-squares polynomial of ``degree`` in time, plus an annual
+        cosine and sine when ``annual``. ``"trend_gaussian"``: that polynomial plus a
+        leave-one-out Gaussian moving mean (standard deviation ``window_days``) of its
+        residual. ``"gaussian"``: leave-one-out Gaussian-weighted local linear fit, standard
+        deviation ``window_days``. A steady velocity leaves no residual with any of them.
     window_days : float
         Standard deviation of the temporal Gaussian, days.
     degree : int
@@ -413,7 +430,7 @@ class APSFilter(BaseEstimator):
     ----------
     method : {"none", "common_mode", "spatiotemporal"}
         What to estimate (see the module's text).
-    temporal : {"gaussian", "polynomial"}
+    temporal : {"trend_gaussian", "gaussian", "polynomial"}
         Smooth temporal model whose residual is filtered (:func:`temporal_residuals`).
     window_days : float
         Standard deviation of the temporal Gaussian, days.
@@ -600,6 +617,7 @@ def aps_dataset(aps_by_dataset: dict) -> xr.Dataset:
     return out
 
 
-__all__ = ["DEFAULT_METHOD", "DEFAULT_SCALE_M", "DEFAULT_WINDOW_DAYS", "METHODS",
+__all__ = ["DEFAULT_DEGREE", "DEFAULT_METHOD", "DEFAULT_SCALE_M", "DEFAULT_TEMPORAL",
+           "DEFAULT_WINDOW_DAYS", "METHODS",
            "TEMPORAL_MODELS", "APSFilter", "aps_dataset", "remove_atmosphere",
            "robust_lowpass", "temporal_residuals"]
