@@ -49,8 +49,9 @@ Units: mm, metres, days. LOS positive toward the satellite; the filtered displac
 Defaults (chosen on the simulator's truth, ``benchmarks/bench_atmosphere.py``, seeds 0 and 5,
 scales 1 and 10): ``spatiotemporal`` with the ``trend_gaussian`` model, degree 2 + annual,
 ``window_days`` 90, ``scale_m`` 100, one robust reweighting, no ramp. On those cases they cut
-the datum-free APS error of the series from about 2.5 mm to about 1.4 mm RMS, also on the fast
-landslide points, without changing any velocity by more than a few hundredths of a mm/yr.
+the datum-free APS error of the series by about 46 % (2.5 → 1.4 mm RMS at scale 1, 3.5 → 1.9 mm
+at scale 10), as much on the fast landslide points, without changing any velocity by more than
+0.03 mm/yr.
 
 Public API: :class:`APSFilter`, :func:`remove_atmosphere`, :func:`aps_dataset`,
 :func:`temporal_residuals`, :func:`robust_lowpass`, :data:`METHODS`, :data:`TEMPORAL_MODELS`
@@ -388,7 +389,7 @@ def robust_lowpass(x, y, residuals, scale_m=DEFAULT_SCALE_M, iterations=1, ramp=
     -------
     ndarray, shape (n_point, n_time)
         The smooth field at every point and epoch, mm (where no weighted neighbour exists, the
-        epoch's median residual).
+        epoch's median residual; 0 on an epoch without any residual).
     """
     x, y = check_coordinates((x, y))
     r = np.asarray(residuals, dtype=float)
@@ -402,6 +403,7 @@ def robust_lowpass(x, y, residuals, scale_m=DEFAULT_SCALE_M, iterations=1, ramp=
     r0 = r if finite.all() else np.where(finite, r, 0.0)
     weights = base
     fallback = _epoch_median(r, _SCALE_POINTS)
+    fallback[~np.isfinite(fallback)] = 0.0      # an epoch without any value: nothing to remove
     estimate = None
     for _ in range(int(iterations) + 1):
         plane = _plane(x, y, weights, r0) if ramp else 0.0

@@ -276,8 +276,8 @@ def _rows(mask, values, kind, action, source):
 def _rezero(table, first_before):
     """Make components whose first valid epoch went relative to their new first one."""
     first_after = table.apply(pd.Series.first_valid_index)
-    moved = [c for c in table.columns if first_after[c] != first_before[c]
-             and first_after[c] is not None]
+    moved = [c for c in table.columns
+             if not pd.isna(first_after[c]) and first_after[c] != first_before[c]]
     for col in moved:
         table[col] = table[col] - table[col].loc[first_after[col]]
     return table
