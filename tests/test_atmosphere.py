@@ -177,6 +177,7 @@ def test_gaps_stay_gaps_and_the_aps_is_defined_everywhere(case):
     rng = np.random.default_rng(3)
     gaps = rng.random(observed.shape) < 0.1
     gaps[:, 0] = False
+    gaps[:, 7] = True                   # an epoch without any value
     observed[gaps] = np.nan
     for method in METHODS:
         filt = APSFilter(method=method).fit((case["x"], case["y"]), case["time"], observed)

@@ -145,7 +145,9 @@ def test_a_removed_first_epoch_leaves_series_relative_to_the_new_first():
     time, truth, clean = series(4)
     spiked = clean.copy()
     spiked[0, 2, 0] += 1.0e6
+    spiked[1, 0, :] = np.nan            # and a station without any north position
     screened, report = screen_gnss(station_set(time, spiked))
+    assert np.isnan(screened["north"].values[0]).all()
     assert bool(report.removed.values[2, 0])
     assert screened["east"].values[2, 1] == 0.0
     assert screened["up"].values[2, 1] == 0.0
