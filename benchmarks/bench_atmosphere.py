@@ -23,8 +23,12 @@ with each option. Scores, in the datum-free sense (a per-epoch constant is the G
 Timing at scale 100 (~185k points × 113 epochs): both datasets stacked as one array, and each
 dataset on its own (as the pipeline filters them).
 
+With ``--real FOLDER`` (the real examples: ``stamps_maoxian/``, ``egms_ustica/``), also what
+each option removes from them and how much it moves their velocities (no truth there).
+
 Run: ``python benchmarks/bench_atmosphere.py [--seeds 0 5] [--scales 1] [--timing-scale 100]
-[--explore]``. ``--explore`` also scores a grid of window and scale values.
+[--explore] [--real ../shared/data/real]``. ``--explore`` also scores a grid of window and
+scale values.
 """
 
 from __future__ import annotations
@@ -146,6 +150,37 @@ def timing(scale, seed, params):
     return values.shape, out
 
 
+def real_data(folder):
+    """What each option removes from the real examples, and how much it moves the velocities."""
+    from pathlib import Path
+
+    from insarfusion.atmosphere import remove_atmosphere
+    from insarfusion.io.egms import read_egms
+    from insarfusion.io.stamps import read_stamps
+
+    folder = Path(folder)
+    sets = [(p, read_stamps) for p in sorted((folder / "stamps_maoxian").glob("*.csv"))]
+    sets += [(p, read_egms) for p in sorted((folder / "egms_ustica").glob("EGMS_L2b_*.zip"))]
+    print("\n| dataset | points × epochs | option | APS RMS (mm) | largest epoch RMS (mm) "
+          "| velocity change: median, RMS about it, max (mm/yr) | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    for path, reader in sets:
+        ds = reader(path)
+        before = linear_rate(ds["time"].values, ds["displacement"].values)
+        for option in ("common_mode", "spatiotemporal"):
+            t0 = time.perf_counter()
+            out, aps = remove_atmosphere(ds, APSFilter(**OPTIONS[option]))
+            seconds = time.perf_counter() - t0
+            change = linear_rate(ds["time"].values, out["displacement"].values) - before
+            centred = change - np.nanmedian(change)
+            per_epoch = np.sqrt(np.mean(aps.values**2, axis=0))
+            print(f"| {ds.attrs['name']} | {ds.sizes['point']} × {ds.sizes['time']} | {option} "
+                  f"| {np.sqrt(np.mean(aps.values**2)):.2f} | {per_epoch.max():.2f} "
+                  f"({str(aps['time'].values[per_epoch.argmax()])[:10]}) | "
+                  f"{np.nanmedian(change):+.2f}, {np.sqrt(np.nanmean(centred**2)):.2f}, "
+                  f"{np.nanmax(np.abs(centred)):.2f} | {seconds:.2f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 5])
@@ -153,6 +188,9 @@ def main():
     parser.add_argument("--timing-scale", type=float, default=100.0,
                         help="scale of the timing run (0: none)")
     parser.add_argument("--explore", action="store_true")
+    parser.add_argument("--real", default=None,
+                        help="folder of the real examples (stamps_maoxian/, egms_ustica/): "
+                             "what each option removes there")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     options = dict(OPTIONS)
@@ -187,6 +225,8 @@ def main():
         print(f"\ntiming at scale {args.timing_scale:g}: {shape[0]} points x {shape[1]} epochs: "
               + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
         result["timing"] = {"scale": args.timing_scale, "shape": list(shape), "seconds": seconds}
+    if args.real:
+        real_data(args.real)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2)
