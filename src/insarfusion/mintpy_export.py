@@ -20,7 +20,9 @@ Every file carries the geocoded-grid attributes: ``LENGTH``, ``WIDTH``, ``X_FIRS
 (the outer, upper-left corner of the first pixel, as MintPy defines them), ``X_STEP``,
 ``Y_STEP`` (negative), ``X_UNIT = Y_UNIT = meters``, ``EPSG`` and, for a UTM CRS,
 ``UTM_ZONE`` (e.g. ``17S``); and where known ``REF_DATE``, ``REF_Y``/``REF_X`` (row and column
-of the reference cell), ``REF_LAT``/``REF_LON``, ``WAVELENGTH`` (m), ``ORBIT_DIRECTION``
+of the reference cell), ``REF_LAT``/``REF_LON`` (its centre in the grid's CRS, as MintPy
+writes them for a geocoded file; ``REF_STATION`` names the station), ``WAVELENGTH`` (m),
+``ORBIT_DIRECTION``
 (``ASCENDING``/``DESCENDING``) and ``HEADING`` (degrees, clockwise from north). Dataset-level
 ``UNIT`` attributes name each dataset's unit.
 """
@@ -78,13 +80,14 @@ def grid_attributes(x, y, crs) -> dict:
     y = np.asarray(y, dtype=float)
     if x.size < 2 or y.size < 2:
         raise InputError("a MintPy grid needs at least 2 x 2 cells")
-    dx = float(x[1] - x[0])
-    dy = float(y[1] - y[0])
+    # steps from the whole span, rounded to a micrometre: no float noise in the attributes
+    dx = round(float(x[-1] - x[0]) / (x.size - 1), 6)
+    dy = round(float(y[-1] - y[0]) / (y.size - 1), 6)
     if not (dx > 0 and dy < 0):
         raise InputError("grid must be north up (x ascending, y descending)")
     crs = parse_crs(crs)
-    attrs = {"LENGTH": y.size, "WIDTH": x.size, "X_FIRST": float(x[0] - dx / 2),
-             "Y_FIRST": float(y[0] - dy / 2), "X_STEP": dx, "Y_STEP": dy,
+    attrs = {"LENGTH": y.size, "WIDTH": x.size, "X_FIRST": round(float(x[0] - dx / 2), 6),
+             "Y_FIRST": round(float(y[0] - dy / 2), 6), "X_STEP": dx, "Y_STEP": dy,
              "X_UNIT": "meters", "Y_UNIT": "meters"}
     epsg = crs.to_epsg()
     if epsg:
@@ -98,26 +101,26 @@ def _reference_attrs(reference, x, y, crs) -> dict:
     """``REF_Y``/``REF_X``/``REF_LAT``/``REF_LON`` of a reference place.
 
     ``reference`` is a dict with ``lon``/``lat`` or ``x``/``y`` (and optionally ``name``).
+    As MintPy does for a geocoded file, ``REF_LAT``/``REF_LON`` are the coordinates of the
+    reference cell's centre in the grid's own CRS (northing/easting for a UTM grid); nothing
+    is recorded when the place lies off the grid.
     """
     if not reference:
         return {}
-    if "lon" in reference and "lat" in reference:
-        lon, lat = float(reference["lon"]), float(reference["lat"])
-        rx, ry = (float(v[0]) for v in lonlat_to_xy([lon], [lat], crs))
-    elif "x" in reference and "y" in reference:
+    if "x" in reference and "y" in reference:
         rx, ry = float(reference["x"]), float(reference["y"])
-        lon, lat = (float(v[0]) for v in xy_to_lonlat([rx], [ry], crs))
+    elif "lon" in reference and "lat" in reference:
+        px, py = lonlat_to_xy([float(reference["lon"])], [float(reference["lat"])], crs)
+        rx, ry = float(px[0]), float(py[0])
     else:
         raise InputError("reference needs lon/lat or x/y")
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     col = int(np.floor((rx - (x[0] - (x[1] - x[0]) / 2)) / (x[1] - x[0])))
     row = int(np.floor((ry - (y[0] - (y[1] - y[0]) / 2)) / (y[1] - y[0])))
-    out = {"REF_LAT": lat, "REF_LON": lon}
+    out = {"REF_STATION": str(reference["name"])} if reference.get("name") else {}
     if 0 <= row < y.size and 0 <= col < x.size:
-        out.update(REF_Y=row, REF_X=col)
-    if reference.get("name"):
-        out["REF_STATION"] = str(reference["name"])
+        out.update(REF_Y=row, REF_X=col, REF_LAT=float(y[row]), REF_LON=float(x[col]))
     return out
 
 
