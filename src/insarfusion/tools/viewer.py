@@ -225,7 +225,7 @@ h1{font-size:18px;margin:0 0 6px}
 canvas{border:1px solid #999;image-rendering:pixelated;cursor:crosshair}
 #legend{display:flex;align-items:center;gap:6px;margin-top:4px}
 #bar{width:200px;height:12px;border:1px solid #999}
-#series{min-width:560px}
+#series{width:580px;flex:0 0 auto}
 #series-info{margin-bottom:4px}
 .note{color:#777;font-size:12px}
 </style></head>
@@ -369,7 +369,7 @@ function plot(row, col) {
     s.appendChild(svg("text", {x: L - 4, y: Y(v) + 4, "text-anchor": "end", "font-size": 11}, v.toFixed(1)));
     s.appendChild(svg("line", {x1: L, x2: W - R, y1: Y(v), y2: Y(v), stroke: "#eee"}));
   }
-  [0, Math.floor((NT - 1) / 2), NT - 1].forEach(i => s.appendChild(svg("text", {x: X(times[i]), y: H - B + 16, "text-anchor": "middle", "font-size": 11}, D.dates[i])));
+  [[0, "start"], [Math.floor((NT - 1) / 2), "middle"], [NT - 1, "end"]].forEach(([i, anchor]) => s.appendChild(svg("text", {x: X(times[i]), y: H - B + 16, "text-anchor": anchor, "font-size": 11}, D.dates[i])));
   s.appendChild(svg("text", {x: 12, y: T + (H - T - B) / 2, transform: "rotate(-90 12 " + (T + (H - T - B) / 2) + ")", "text-anchor": "middle", "font-size": 11}, "LOS displacement (mm)"));
   lines.forEach((l, i) => {
     const pts = l.values.map((v, t) => v === null || !Number.isFinite(v) ? null : X(times[t]).toFixed(1) + "," + Y(v).toFixed(1)).filter(Boolean);
