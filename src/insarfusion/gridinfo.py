@@ -42,10 +42,11 @@ GEOMETRY_LAYERS = {
 }
 
 
-def _centres(grid):
-    """Cell-centre coordinates (ny*nx, 2), row-major."""
-    xx, yy = np.meshgrid(grid["x"].values, grid["y"].values)
-    return np.column_stack([xx.ravel(), yy.ravel()])
+def _centres(grid, block: slice) -> np.ndarray:
+    """Cell-centre coordinates (n, 2) of the cells ``block`` (row-major numbering)."""
+    nx = grid.sizes["x"]
+    index = np.arange(block.start, block.stop)
+    return np.column_stack([grid["x"].values[index % nx], grid["y"].values[index // nx]])
 
 
 def _on_grid(values, grid, name, attrs) -> xr.DataArray:
@@ -67,7 +68,8 @@ def _xy(points):
     return np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
 
 
-def _blocks(n):
+def _blocks(grid):
+    n = grid.sizes["x"] * grid.sizes["y"]
     for start in range(0, n, _BLOCK_CELLS):
         yield slice(start, min(n, start + _BLOCK_CELLS))
 
@@ -113,11 +115,10 @@ def geometry_rasters(grid, points, method="idw", k=8, power=2.0) -> xr.Dataset:
     x, y = points["x"].values[ok].astype(float), points["y"].values[ok].astype(float)
     vectors = np.column_stack(los_unit_vector(inc[ok], head[ok]))      # (n, 3)
     tree = cKDTree(np.column_stack([x, y]))
-    centres = _centres(grid)
     k = 1 if method == "nearest" else int(min(max(k, 1), len(x)))
-    out = np.empty((len(centres), 3))
-    for block in _blocks(len(centres)):
-        dist, idx = tree.query(centres[block], k=k)
+    out = np.empty((grid.sizes["x"] * grid.sizes["y"], 3))
+    for block in _blocks(grid):
+        dist, idx = tree.query(_centres(grid, block), k=k)
         if k == 1:
             out[block] = vectors[idx]
             continue
@@ -164,12 +165,13 @@ def support_rasters(grid, points, radius_m=None) -> xr.Dataset:
     if not radius > 0:
         raise InputError(f"support radius must be positive, got {radius_m}")
     tree = cKDTree(np.column_stack([x[finite], y[finite]]))
-    centres = _centres(grid)
-    distance = np.empty(len(centres))
-    count = np.empty(len(centres), dtype=np.int32)
-    for block in _blocks(len(centres)):
-        distance[block] = tree.query(centres[block], k=1)[0]
-        count[block] = tree.query_ball_point(centres[block], r=radius, return_length=True)
+    n = grid.sizes["x"] * grid.sizes["y"]
+    distance = np.empty(n)
+    count = np.empty(n, dtype=np.int32)
+    for block in _blocks(grid):
+        centres = _centres(grid, block)
+        distance[block] = tree.query(centres, k=1)[0]
+        count[block] = tree.query_ball_point(centres, r=radius, return_length=True)
     return xr.Dataset(
         {"distance_m": _on_grid(distance, grid, "distance_m",
                                 {"units": "m", "long_name": "distance to the nearest input "

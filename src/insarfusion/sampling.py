@@ -86,20 +86,42 @@ def sample_bilinear(data, x, y, x_centres=None, y_centres=None) -> np.ndarray:
         lead = [d for d in data.dims if d not in ("y", "x")]
         x_centres = data["x"].values if x_centres is None else x_centres
         y_centres = data["y"].values if y_centres is None else y_centres
-        values = np.asarray(data.transpose(*lead, "y", "x").values, dtype=float)
+        data = data.transpose(*lead, "y", "x")
+        lead_shape = tuple(data.shape[:-2])
     else:
         if x_centres is None or y_centres is None:
             raise InputError("sampling a plain array needs the cell centres")
-        values = np.asarray(data, dtype=float)
+        data = np.asarray(data, dtype=float)
+        lead_shape = data.shape[:-2]
     rows, cols, weights = bilinear_weights(x_centres, y_centres, x, y)
-    lead_shape = values.shape[:-2]
-    flat = values.reshape(-1, *values.shape[-2:])        # (k, ny, nx)
-    picked = flat[:, rows, cols]                          # (k, n, 4)
-    finite = np.isfinite(picked)
-    w = np.where(finite, weights[None], 0.0)
-    total = w.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(total > 1e-9, (np.where(finite, picked, 0.0) * w).sum(-1) / total,
-                       np.nan)                            # (k, n)
-    out = np.moveaxis(out, 0, -1)                          # (n, k)
+    k = int(np.prod(lead_shape)) if lead_shape else 1
+    out = np.full((rows.shape[0], k), np.nan)
+    block = max(1, _BLOCK_VALUES // (4 * k))
+    for start in range(0, rows.shape[0], block):
+        sl = slice(start, start + block)
+        picked = _pick(data, rows[sl].ravel(), cols[sl].ravel()).reshape(k, -1, 4)
+        finite = np.isfinite(picked)
+        w = np.where(finite, weights[sl][None], 0.0)
+        total = w.sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[sl] = np.where(total > 1e-9,
+                               (np.where(finite, picked, 0.0) * w).sum(-1) / total, np.nan).T
     return out.reshape(out.shape[0], *lead_shape) if lead_shape else out[:, 0]
+
+
+#: Values gathered at a time (bounds the memory of sampling many places of a long cube).
+_BLOCK_VALUES = 8_000_000
+
+
+def _pick(data, rows, cols) -> np.ndarray:
+    """Values at (row, col) pairs of a (..., y, x) array, as (prod(lead), n).
+
+    A DataArray is indexed pointwise, so a Dask-backed cube reads only the chunks it needs.
+    """
+    if isinstance(data, xr.DataArray):
+        picked = data.isel(y=xr.DataArray(rows, dims="_place"),
+                           x=xr.DataArray(cols, dims="_place"))
+        values = np.asarray(picked.values, dtype=float)
+    else:
+        values = data[..., rows, cols]
+    return values.reshape(-1, rows.size)
