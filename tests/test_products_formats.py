@@ -58,7 +58,7 @@ def test_metadata_fields(meta):
     assert meta["orbit_direction"] == "ascending"
     assert meta["primary_dataset"] == "S1A"
     assert meta["reference_date"] == "2020-01-01"
-    assert meta["crs"] == CRS
+    assert meta["projected_crs"] == CRS
     assert product_metadata(heading=190.0)["orbit_direction"] == "descending"
     assert product_metadata(heading=-170.0)["orbit_direction"] == "descending"
     area = product_metadata(reference_area={"lon": -79.0, "lat": -2.9, "radius_m": 100})

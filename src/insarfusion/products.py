@@ -304,7 +304,7 @@ def product_metadata(*, method=None, primary=None, incidence=None, heading=None,
     temporal_method : str, optional
         Temporal resampler.
     crs : str, optional
-        Working CRS.
+        Working CRS (recorded as ``projected_crs``, as :func:`write_displacement_nc` does).
     **extra
         Any further attributes (kept as given; non-scalar values become text).
 
@@ -313,8 +313,8 @@ def product_metadata(*, method=None, primary=None, incidence=None, heading=None,
     dict
         Keys ``los_sign_convention``, ``primary_dataset``, ``primary_incidence_deg``,
         ``primary_heading_deg``, ``orbit_direction``, ``reference_station``,
-        ``reference_area``, ``reference_date``, ``method``, ``temporal_method``, ``crs``
-        (those given) and ``extra``; values are strings or numbers.
+        ``reference_area``, ``reference_date``, ``method``, ``temporal_method``,
+        ``projected_crs`` (those given) and ``extra``; values are strings or numbers.
     """
     if orbit_direction is None and heading is not None and np.isfinite(heading):
         orbit_direction = "ascending" if abs(float(heading) % 360 - 180) > 90 else "descending"
@@ -327,7 +327,7 @@ def product_metadata(*, method=None, primary=None, incidence=None, heading=None,
               "orbit_direction": orbit_direction, "reference_station": reference_station,
               "reference_area": reference_area, "reference_date": reference_date,
               "method": method, "temporal_method": temporal_method,
-              "crs": None if crs is None else crs_string(parse_crs(crs)), **extra}
+              "projected_crs": None if crs is None else crs_string(parse_crs(crs)), **extra}
     return {k: _clean(v) for k, v in fields.items() if v is not None}
 
 
