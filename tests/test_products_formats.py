@@ -1,5 +1,6 @@
 """Product formats users open in their own tools: COG layout, metadata, per-date point fields."""
 
+import re
 import shutil
 import subprocess
 
@@ -162,11 +163,15 @@ def test_points_table_has_per_date_fields():
     table = points_table([a, b])
     fields = field_dates(table.columns)
     assert [f for f, _ in fields] == [date_field(d) for d in DATES]
-    assert fields[0][0] == "D_" + pd.Timestamp(DATES[0]).strftime("%Y%m%d")
+    assert fields[0][0] == "D" + pd.Timestamp(DATES[0]).strftime("%Y%m%d")
+    # the name both QGIS plugins read: D + 8 digits (PS Time Series Viewer's pattern)
+    assert all(re.fullmatch(r"D\d{8}", name) for name, _ in fields)
+    assert field_dates(["D_20200101", "D20200113", "D2020", "Dx0200101", "velocity"]) == [
+        ("D_20200101", np.datetime64("2020-01-01")), ("D20200113", np.datetime64("2020-01-13"))]
     assert np.allclose(table[date_field(DATES[2])].iloc[:3], a["displacement"].values[:, 2])
     assert np.isnan(table[fields[0][0]].iloc[3:]).all()   # S1A has no first date
     assert np.isnan(table[fields[1][0]].iloc[0])
-    assert "D_" not in "".join(points_table([a], dates=False).columns)
+    assert not field_dates(points_table([a], dates=False).columns)
 
 
 def test_geopackage_layers_with_per_date_fields(tmp_path, cube, meta):

@@ -6,7 +6,7 @@
 * ``velocity.tif`` (and ``velocity_std.tif``): Cloud-Optimized GeoTIFF (tiled, with
   overviews), float32, mm/yr, NaN as nodata (:func:`write_cog`);
 * ``points.gpkg``: a GeoPackage layer ``points`` of every input point after projection and
-  referencing, with its series as one ``D_YYYYMMDD`` field per date (mm; the layout that QGIS
+  referencing, with its series as one ``DYYYYMMDD`` field per date (mm; the layout that QGIS
   time-series plugins read), and optionally a layer ``fused`` with the fused product sampled
   at the same points (:func:`fused_at_points`);
 * ``gnss_los.csv``: the GNSS stations' series in the product's LOS and datum
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -446,32 +447,34 @@ def write_velocity_tif(path, velocity, grid, crs, description="mean LOS velocity
                      metadata=metadata)
 
 
-#: Prefix of the per-date fields of the point layers (``D_20150312``), the layout that QGIS
-#: time-series plugins (InSAR Explorer, PS Time Series Viewer) plot.
-DATE_FIELD_PREFIX = "D_"
+#: Prefix of the per-date fields of the point layers (``D20150312``). ``DYYYYMMDD`` is the
+#: one name both QGIS time-series plugins plot: PS Time Series Viewer takes the fields matching
+#: ``D`` + 8 digits, InSAR Explorer takes ``DYYYYMMDD``, ``DYYYYMMDD`` or ``YYYYMMDD``.
+DATE_FIELD_PREFIX = "D"
+
+_DATE_FIELD = re.compile(r"^D_?(\d{8})$")
 
 
 def date_field(date) -> str:
-    """Name of the field holding the displacement of one date: ``D_YYYYMMDD``."""
+    """Name of the field holding the displacement of one date: ``DYYYYMMDD``."""
     return DATE_FIELD_PREFIX + pd.Timestamp(date).strftime("%Y%m%d")
 
 
 def field_dates(columns) -> list:
-    """The ``D_YYYYMMDD`` columns of a table and their dates, in column order.
+    """The per-date columns of a table (``DYYYYMMDD`` or ``DYYYYMMDD``) and their dates.
 
     Returns
     -------
     list of (str, numpy.datetime64)
-        Column name and date (``datetime64[D]``) of every per-date field.
+        Column name and date (``datetime64[D]``) of every per-date field, in column order.
     """
     out = []
     for name in columns:
-        text = str(name)
-        if text.startswith(DATE_FIELD_PREFIX) and len(text) == len(DATE_FIELD_PREFIX) + 8:
-            stamp = pd.to_datetime(text[len(DATE_FIELD_PREFIX):], format="%Y%m%d",
-                                   errors="coerce")
+        match = _DATE_FIELD.match(str(name))
+        if match:
+            stamp = pd.to_datetime(match.group(1), format="%Y%m%d", errors="coerce")
             if not pd.isna(stamp):
-                out.append((text, np.datetime64(stamp.date(), "D")))
+                out.append((str(name), np.datetime64(stamp.date(), "D")))
     return out
 
 
@@ -490,7 +493,7 @@ def points_table(datasets, dates=True) -> pd.DataFrame:
     per-point coordinate and variable (``lon``, ``lat``, ``incidence``, ``heading``,
     ``velocity`` in mm/yr, ``quality``, ...), ``n_epochs``, the number of finite
     displacements, and (with ``dates``) the displacement of every date in mm as one
-    ``D_YYYYMMDD`` field per date (the union of the datasets' dates, in order; NaN where a
+    ``DYYYYMMDD`` field per date (the union of the datasets' dates, in order; NaN where a
     dataset has no such date).
 
     Parameters
@@ -545,7 +548,7 @@ def fused_at_points(cube, table, velocity=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``dataset``, ``id``, ``x``, ``y``, ``velocity`` (mm/yr), ``n_epochs`` and one
-        ``D_YYYYMMDD`` field per epoch of the cube (mm); NaN where the point lies off the
+        ``DYYYYMMDD`` field per epoch of the cube (mm); NaN where the point lies off the
         product.
     """
     from .sampling import sample_bilinear
@@ -578,7 +581,7 @@ def write_points_gpkg(path, datasets, layer="points", fused=None, fused_layer="f
         Point datasets (:func:`insarfusion.dataset.point_dataset`) after projection and
         referencing; their ``attrs["crs"]`` must agree.
     layer : str
-        Name of the layer of the input points (:func:`points_table`, one ``D_YYYYMMDD``
+        Name of the layer of the input points (:func:`points_table`, one ``DYYYYMMDD``
         field per date, mm).
     fused : xarray.DataArray or pandas.DataFrame, optional
         The fused product, a cube (time, y, x) sampled at the points with

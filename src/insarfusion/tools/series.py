@@ -6,7 +6,7 @@
   baseline ``displacement_<method>.nc`` (column ``<method>``), sampled bilinearly (NaN-aware,
   :func:`insarfusion.sampling.sample_bilinear`) at the place transformed into the products'
   CRS; only the 2 x 2 cells around the place are read;
-* the nearest input point of each dataset in ``points.gpkg`` (its ``D_YYYYMMDD`` fields;
+* the nearest input point of each dataset in ``points.gpkg`` (its ``DYYYYMMDD`` fields;
   column ``<dataset>_point``) when it lies within ``point_radius_m``;
 * the nearest GNSS station of ``gnss_los.csv`` (the stations in the product's LOS and datum;
   column ``gnss_<station>``) when it lies within ``gnss_radius_m``.
