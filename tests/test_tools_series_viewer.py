@@ -179,3 +179,14 @@ def test_on_the_demo_output(tmp_path):
     assert "synergic" in frame and frame["synergic"].notna().any()
     page = write_viewer(DEMO, tmp_path / "viewer.html")
     assert page.stat().st_size < 40e6
+
+
+def test_viewer_with_the_main_product_only(tmp_path):
+    grid = make_grid(0.0, 100.0, 0.0, 60.0, cell_size=20.0, crs=CRS)
+    write_displacement_nc(tmp_path / "displacement.nc", _plane(grid, 1.0), CRS)
+    data = viewer_data(tmp_path)
+    assert [layer["name"] for layer in data["layers"]] == ["velocity"]
+    assert data["stations"] == [] and [p["name"] for p in data["products"]] == ["synergic"]
+    assert write_viewer(tmp_path).is_file()
+    frame = series_at(tmp_path, x=30.0, y=30.0)
+    assert list(frame.columns) == ["synergic"]
