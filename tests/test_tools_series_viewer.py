@@ -150,25 +150,33 @@ def _chromium():
     return None
 
 
+def _dump_dom(url, profile):
+    result = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120)
+    assert "<svg" in result.stdout, result.stderr[-2000:]
+    lines = re.findall(r'<polyline[^>]*class="series"[^>]*>', result.stdout)
+    series = {re.search(r'data-name="([^"]*)"', line).group(1):
+              re.search(r'points="([^"]*)"', line).group(1).split() for line in lines}
+    info = re.search(r'<div id="series-info"[^>]*>([^<]*)</div>', result.stdout).group(1)
+    return series, info
+
+
 @pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed")
 def test_viewer_click_shows_every_series_in_chromium(out, tmp_path):
     page = write_viewer(out, tmp_path / "viewer.html")
-    url = page.resolve().as_uri() + "?click=721050,9678090"
-    result = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-         "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    dom = result.stdout
-    assert "<svg" in dom, result.stderr[-2000:]
-    lines = re.findall(r'<polyline[^>]*class="series"[^>]*>', dom)
-    names = [re.search(r'data-name="([^"]*)"', line).group(1) for line in lines]
-    assert names[:2] == ["synergic", "nearest"]
-    assert names[2].startswith("GNSS M01")
-    for line in lines:
-        points = re.search(r'points="([^"]*)"', line).group(1).split()
-        assert len(points) == len(DATES)
-    info = re.search(r'<div id="series-info"[^>]*>([^<]*)</div>', dom)
-    assert "cell row 5, col 2" in info.group(1)
+    # a click on an input point: every product at its cell, the point, the nearest station
+    series, info = _dump_dom(page.resolve().as_uri() + "?click=721050,9678090",
+                             tmp_path / "profile")
+    assert list(series) == ["synergic", "nearest", "CSK point CSK1",
+                            "GNSS M01 (10 m away)"]
+    assert all(len(points) == len(DATES) for points in series.values())
+    assert "cell row 5, col 2" in info
+    # a click on a cell away from the points
+    series, info = _dump_dom(page.resolve().as_uri() + "?cell=8,9", tmp_path / "profile")
+    assert list(series) == ["synergic", "nearest", "GNSS M02 (14 m away)"]
+    assert "cell row 8, col 9" in info
 
 
 @pytest.mark.skipif(not (DEMO / "displacement.nc").is_file(), reason="no demo output folder")

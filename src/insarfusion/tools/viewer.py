@@ -8,13 +8,16 @@ disk. It shows
   ``displacement.nc``), and where present its std (``velocity_std.tif``), the support
   (``support.tif``: distance to the nearest point, points within a radius) and the data mask
   (``data_mask.tif``);
-* the GNSS stations (``gnss_los.csv``) as triangles;
+* the GNSS stations (``gnss_los.csv``) as triangles and the input points (``points.gpkg``,
+  thinned when many) as dots;
 * on a click on a cell, the displacement series of every product at that cell
   (``displacement.nc`` and every ``displacement_<method>.nc``) with the nearest GNSS station
-  in the product's LOS, as an inline SVG plot.
+  in the product's LOS, as an inline SVG plot; a click on an input point adds that point's
+  own series.
 
-The page honours ``?click=X,Y`` (a place in the products' CRS, metres) or ``?cell=ROW,COL``
-on load, so a headless browser can check it; and ``?layer=NAME``. Large products are
+The page honours ``?click=X,Y`` (a place in the products' CRS, metres; it picks an input
+point within 4 screen pixels, as a mouse click does) or ``?cell=ROW,COL`` on load, so a
+headless browser can check it; and ``?layer=NAME``. Large products are
 thinned (every ``k``-th row and column) so that the embedded series stay under
 ``max_values`` numbers; series are stored as 16-bit integers with a per-product scale.
 """
@@ -30,7 +33,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from .series import GNSS_FILE, product_crs, product_files
+from ..products import field_dates
+from .series import GNSS_FILE, POINTS_FILE, product_crs, product_files
 
 #: Raster layers shown when their file exists: file, band, label, units, colour scale.
 LAYERS = (
@@ -102,6 +106,34 @@ def _stations(out: Path, epochs) -> list:
     return stations
 
 
+def _points(out: Path, max_values: int) -> dict | None:
+    """The input points of ``points.gpkg`` with their per-date series (int16 base64).
+
+    Every ``k``-th point is kept so that the series stay under ``max_values`` values.
+    """
+    path = out / POINTS_FILE
+    if not path.is_file():
+        return None
+    import pyogrio
+
+    table = pyogrio.read_dataframe(path, layer="points", read_geometry=False)
+    fields = field_dates(table.columns)
+    if not fields or not {"x", "y"} <= set(table.columns):
+        return None
+    step = max(1, -(-len(table) * len(fields) // max(int(max_values), 1)))
+    table = table.iloc[::step]
+    dataset = (table["dataset"].astype(str).to_list() if "dataset" in table
+               else ["points"] * len(table))
+    names = sorted(set(dataset))
+    values = table[[f for f, _ in fields]].to_numpy(float).T       # (date, point)
+    return {"dates": [pd.Timestamp(d).strftime("%Y-%m-%d") for _, d in fields],
+            "x": [round(float(v), 2) for v in table["x"]],
+            "y": [round(float(v), 2) for v in table["y"]],
+            "ids": [str(v) for v in (table["id"] if "id" in table else range(len(table)))],
+            "datasets": names, "dataset": [names.index(d) for d in dataset],
+            "step": step, **_int16_series(values)}
+
+
 def _load_products(files: dict, stride: int):
     """Cubes (time, y, x) thinned by ``stride``, on the main product's epochs and grid."""
     cubes = {}
@@ -128,7 +160,7 @@ def _stride(files: dict, max_values: int) -> int:
     return stride
 
 
-def viewer_data(out_dir, max_values=5_000_000) -> dict:
+def viewer_data(out_dir, max_values=5_000_000, max_point_values=2_000_000) -> dict:
     """The data the page embeds (a JSON-ready dict).
 
     Parameters
@@ -137,13 +169,16 @@ def viewer_data(out_dir, max_values=5_000_000) -> dict:
         A run's output folder.
     max_values : int
         Largest number of series values embedded; the grid is thinned to stay below it.
+    max_point_values : int
+        Largest number of input-point series values embedded; every ``k``-th point is kept.
 
     Returns
     -------
     dict
         ``grid`` (x0, y0 of the first cell centre, cell size, nx, ny, stride, crs),
         ``dates``, ``layers`` (name, units, scale kind, float32 base64), ``products`` (name,
-        int16 base64 and scale), ``stations`` (name, x, y, LOS series on the dates).
+        int16 base64 and scale), ``stations`` (name, x, y, LOS series on the dates) and
+        ``points`` (the input points of ``points.gpkg`` with their own dates, or None).
     """
     out = Path(out_dir)
     files = product_files(out)
@@ -181,10 +216,11 @@ def viewer_data(out_dir, max_values=5_000_000) -> dict:
         "products": [{"name": name, **_int16_series(cube.values)}
                      for name, cube in cubes.items()],
         "stations": _stations(out, epochs),
+        "points": _points(out, max_point_values),
     }
 
 
-def write_viewer(out_dir, path=None, max_values=5_000_000) -> Path:
+def write_viewer(out_dir, path=None, max_values=5_000_000, max_point_values=2_000_000) -> Path:
     """Write the self-contained viewer page of a run's products.
 
     Parameters
@@ -193,8 +229,9 @@ def write_viewer(out_dir, path=None, max_values=5_000_000) -> Path:
         A run's output folder.
     path : path-like, optional
         Output file; default ``out_dir/viewer.html``.
-    max_values : int
-        Largest number of series values embedded (see :func:`viewer_data`).
+    max_values, max_point_values : int
+        Largest numbers of product and input-point series values embedded (see
+        :func:`viewer_data`).
 
     Returns
     -------
@@ -203,7 +240,7 @@ def write_viewer(out_dir, path=None, max_values=5_000_000) -> Path:
     """
     from ..products import _atomic_file
 
-    data = viewer_data(out_dir, max_values=max_values)
+    data = viewer_data(out_dir, max_values=max_values, max_point_values=max_point_values)
     target = Path(path) if path is not None else Path(out_dir) / "viewer.html"
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     html = _PAGE.replace("__TITLE__", data["title"]).replace("__DATA__", payload)
@@ -233,7 +270,8 @@ canvas{border:1px solid #999;image-rendering:pixelated;cursor:crosshair}
 <h1>__TITLE__</h1>
 <div id="meta"></div>
 <div><label>Layer <select id="layer"></select></label>
-<span class="note">Click a cell to plot every product's series (LOS, mm, positive toward the
+<label id="points-toggle"><input type="checkbox" id="show-points" checked> input points</label>
+<span class="note">Click a cell or an input point to plot every product's series (LOS, mm, positive toward the
 satellite).</span></div>
 <div id="wrap">
 <div id="mapbox"><canvas id="map"></canvas>
@@ -257,6 +295,10 @@ const layers = D.layers.map(l => Object.assign({}, l, {values: new Float32Array(
 const products = D.products.map(p => Object.assign({}, p, {values: new Int16Array(bytes(p.data))}));
 const NT = D.dates.length;
 const times = D.dates.map(d => Date.parse(d));
+const P = D.points;
+const pointValues = P ? new Int16Array(bytes(P.data)) : null;
+const pointTimes = P ? P.dates.map(d => Date.parse(d)) : [];
+const POINT_COLOURS = ["#444444", "#b8860b", "#008b8b", "#8b008b"];
 const meta = document.getElementById("meta");
 meta.textContent = Object.entries(D.meta).map(([k, v]) => k.replace(/_/g, " ") + ": " + v)
   .concat([G.crs ? "CRS " + G.crs : "", G.stride > 1 ? "thinned every " + G.stride + " cells" : ""])
@@ -307,6 +349,13 @@ function draw() {
     }
   }
   ctx.putImageData(img, 0, 0);
+  if (P && document.getElementById("show-points").checked) {
+    for (let i = 0; i < P.x.length; i++) {
+      const [u, v] = toPixel(P.x[i], P.y[i]);
+      ctx.fillStyle = POINT_COLOURS[P.dataset[i] % POINT_COLOURS.length];
+      ctx.fillRect(u - 1, v - 1, 2, 2);
+    }
+  }
   ctx.font = "11px sans-serif";
   for (const st of D.stations) {
     const [u, v] = toPixel(st.x, st.y);
@@ -344,12 +393,30 @@ function svg(tag, attrs, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
-function plot(row, col) {
+function pointSeries(i) {
+  const n = P.x.length, out = new Array(P.dates.length);
+  for (let t = 0; t < P.dates.length; t++) {
+    const v = pointValues[t * n + i];
+    out[t] = v === -32768 ? null : v * P.scale;
+  }
+  return out;
+}
+function nearestPoint(u, v, radius) {
+  if (!P || !document.getElementById("show-points").checked) return -1;
+  let best = -1, bd = radius;
+  for (let i = 0; i < P.x.length; i++) {
+    const [a, b] = toPixel(P.x[i], P.y[i]); const d = Math.hypot(a - u, b - v);
+    if (d <= bd) { bd = d; best = i; }
+  }
+  return best;
+}
+function plot(row, col, point) {
   selected = [row, col]; draw();
   const [x, y] = cellXY(row, col);
-  const lines = products.map((p, i) => ({name: p.name, values: seriesAt(p, row, col), colour: COLORS[i % COLORS.length], kind: "product"}));
+  const lines = products.map((p, i) => ({name: p.name, values: seriesAt(p, row, col), colour: COLORS[i % COLORS.length], kind: "product", times: times}));
+  if (point >= 0) lines.push({name: P.datasets[P.dataset[point]] + " point " + P.ids[point], values: pointSeries(point), colour: "#ff00ff", kind: "point", times: pointTimes});
   const near = nearestStation(x, y);
-  if (near) lines.push({name: "GNSS " + near.station.name + " (" + Math.round(near.distance) + " m away)", values: near.station.series, colour: "#d62728", kind: "gnss"});
+  if (near) lines.push({name: "GNSS " + near.station.name + " (" + Math.round(near.distance) + " m away)", values: near.station.series, colour: "#d62728", kind: "gnss", times: times});
   const all = lines.flatMap(l => l.values).filter(v => v !== null && Number.isFinite(v));
   const box = document.getElementById("series");
   box.querySelectorAll("svg").forEach(e => e.remove());
@@ -360,7 +427,7 @@ function plot(row, col) {
   if (!all.length) { info.textContent += " (no data here)"; return; }
   const W = 560, H = 320, L = 56, R = 12, T = 12, B = 36;
   let lo = Math.min(...all), hi = Math.max(...all); if (hi - lo < 1e-6) { lo -= 1; hi += 1; }
-  const t0 = times[0], t1 = times[NT - 1] > t0 ? times[NT - 1] : t0 + 1;
+  const t0 = times[0], t1 = times[NT - 1] > t0 ? times[NT - 1] : t0 + 1;  // the products' span
   const X = t => L + (t - t0) / (t1 - t0) * (W - L - R), Y = v => T + (hi - v) / (hi - lo) * (H - T - B);
   const s = svg("svg", {id: "series-plot", width: W, height: H + 18 * lines.length, viewBox: "0 0 " + W + " " + (H + 18 * lines.length)});
   s.appendChild(svg("rect", {x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: "#999"}));
@@ -372,21 +439,28 @@ function plot(row, col) {
   [[0, "start"], [Math.floor((NT - 1) / 2), "middle"], [NT - 1, "end"]].forEach(([i, anchor]) => s.appendChild(svg("text", {x: X(times[i]), y: H - B + 16, "text-anchor": anchor, "font-size": 11}, D.dates[i])));
   s.appendChild(svg("text", {x: 12, y: T + (H - T - B) / 2, transform: "rotate(-90 12 " + (T + (H - T - B) / 2) + ")", "text-anchor": "middle", "font-size": 11}, "LOS displacement (mm)"));
   lines.forEach((l, i) => {
-    const pts = l.values.map((v, t) => v === null || !Number.isFinite(v) ? null : X(times[t]).toFixed(1) + "," + Y(v).toFixed(1)).filter(Boolean);
+    const pts = l.values.map((v, t) => v === null || !Number.isFinite(v) || l.times[t] < t0 || l.times[t] > t1 ? null : X(l.times[t]).toFixed(1) + "," + Y(v).toFixed(1)).filter(Boolean);
     const attrs = {class: "series", "data-name": l.name, "data-kind": l.kind, fill: "none", stroke: l.colour, "stroke-width": l.kind === "gnss" ? 1 : 1.5, points: pts.join(" ")};
-    if (l.kind === "gnss") attrs["stroke-dasharray"] = "4 3";
+      if (l.kind === "gnss") attrs["stroke-dasharray"] = "4 3";
+    if (l.kind === "point") attrs["stroke-dasharray"] = "1 2";
     s.appendChild(svg("polyline", attrs));
     s.appendChild(svg("line", {x1: L, x2: L + 24, y1: H + 9 + 18 * i, y2: H + 9 + 18 * i, stroke: l.colour, "stroke-width": 2}));
     s.appendChild(svg("text", {x: L + 30, y: H + 13 + 18 * i, "font-size": 12}, l.name));
   });
   box.appendChild(s);
 }
+function clickAt(u, v) {
+  const point = nearestPoint(u, v, 4);
+  if (point >= 0) [u, v] = toPixel(P.x[point], P.y[point]);
+  const col = Math.floor(u / px), row = Math.floor(v / px);
+  if (row >= 0 && row < G.ny && col >= 0 && col < G.nx) plot(row, col, point);
+}
 canvas.addEventListener("click", ev => {
   const rect = canvas.getBoundingClientRect();
-  const col = Math.floor((ev.clientX - rect.left) * canvas.width / rect.width / px);
-  const row = Math.floor((ev.clientY - rect.top) * canvas.height / rect.height / px);
-  if (row >= 0 && row < G.ny && col >= 0 && col < G.nx) plot(row, col);
+  clickAt((ev.clientX - rect.left) * canvas.width / rect.width, (ev.clientY - rect.top) * canvas.height / rect.height);
 });
+document.getElementById("show-points").addEventListener("change", draw);
+if (!P) document.getElementById("points-toggle").style.display = "none";
 const select = document.getElementById("layer");
 layers.forEach((l, i) => { const o = document.createElement("option"); o.value = i; o.textContent = l.name; select.appendChild(o); });
 select.addEventListener("change", () => { current = +select.value; draw(); });
@@ -395,11 +469,11 @@ if (q.get("layer")) { const i = layers.findIndex(l => l.name === q.get("layer"))
 draw();
 if (q.get("click")) {
   const [x, y] = q.get("click").split(",").map(Number);
-  const col = Math.round((x - G.x0) / G.cell), row = Math.round((G.y0 - y) / G.cell);
-  if (row >= 0 && row < G.ny && col >= 0 && col < G.nx) plot(row, col);
+  const [u, v] = toPixel(x, y);
+  clickAt(u, v);
 } else if (q.get("cell")) {
   const [row, col] = q.get("cell").split(",").map(Number);
-  if (row >= 0 && row < G.ny && col >= 0 && col < G.nx) plot(row, col);
+  if (row >= 0 && row < G.ny && col >= 0 && col < G.nx) plot(row, col, -1);
 }
 </script>
 </body></html>
