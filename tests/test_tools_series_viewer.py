@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,7 +33,6 @@ from insarfusion.tools.viewer import viewer_data, write_viewer
 
 CRS = "EPSG:32717"
 DATES = pd.date_range("2020-01-01", periods=6, freq="12D").values
-DEMO = Path("/tmp/products_demo/results")
 
 
 def _plane(grid, slope_mm, offset=0.0):
@@ -177,16 +175,6 @@ def test_viewer_click_shows_every_series_in_chromium(out, tmp_path):
     series, info = _dump_dom(page.resolve().as_uri() + "?cell=8,9", tmp_path / "profile")
     assert list(series) == ["synergic", "nearest", "GNSS M02 (14 m away)"]
     assert "cell row 8, col 9" in info
-
-
-@pytest.mark.skipif(not (DEMO / "displacement.nc").is_file(), reason="no demo output folder")
-def test_on_the_demo_output(tmp_path):
-    with xr.open_dataset(DEMO / "displacement.nc") as ds:
-        x, y = float(ds["x"][ds.sizes["x"] // 2]), float(ds["y"][ds.sizes["y"] // 2])
-    frame = series_at(DEMO, x=x, y=y)
-    assert "synergic" in frame and frame["synergic"].notna().any()
-    page = write_viewer(DEMO, tmp_path / "viewer.html")
-    assert page.stat().st_size < 40e6
 
 
 def test_viewer_with_the_main_product_only(tmp_path):
