@@ -3,8 +3,18 @@
 * ``displacement.nc``: NetCDF, ``displacement`` (time, y, x) in mm, LOS of the primary dataset,
   with the CRS in CF form (a ``spatial_ref`` grid-mapping variable that xarray/rioxarray, GDAL
   and QGIS read), optional ``displacement_std``;
-* ``velocity.tif`` (and ``velocity_std.tif``): GeoTIFF, float32, mm/yr, NaN as nodata;
-* ``points.gpkg``: one GeoPackage layer of every input point after projection and referencing.
+* ``velocity.tif`` (and ``velocity_std.tif``): Cloud-Optimized GeoTIFF (tiled, with
+  overviews), float32, mm/yr, NaN as nodata (:func:`write_cog`);
+* ``points.gpkg``: a GeoPackage layer ``points`` of every input point after projection and
+  referencing, with its series as one ``DYYYYMMDD`` field per date (mm; the layout that QGIS
+  time-series plugins read), and optionally a layer ``fused`` with the fused product sampled
+  at the same points (:func:`fused_at_points`);
+* ``gnss_los.csv``: the GNSS stations' series in the product's LOS and datum
+  (:func:`write_gnss_los`).
+
+Every raster and NetCDF carries the product's metadata (:func:`product_metadata`): units, the
+LOS sign convention, the primary dataset and its geometry, the reference station (or area) and
+date, and the method.
 
 Nothing is ever half-written: each file is written in a temporary folder beside its target and
 renamed into place, and :func:`atomic_output` does the same for a whole output folder.
@@ -346,7 +356,9 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
     std : xarray.DataArray, optional
         Standard deviation of the displacement, mm, same shape and coordinates.
     attrs : dict, optional
-        Global attributes to add (method, primary dataset, ...).
+        Global attributes to add: the product's metadata (:func:`product_metadata`: method,
+        primary dataset and geometry, reference station and date, ...). The LOS sign
+        convention is always recorded (``los_sign_convention``).
 
     Returns
     -------
@@ -372,7 +384,8 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
     _xy_attrs(ds)
     ds["time"].attrs.pop("units", None)
     ds.attrs = {"Conventions": "CF-1.8", "title": "fused LOS displacement",
-                "projected_crs": crs_string(crs), **(attrs or {})}
+                "projected_crs": crs_string(crs), "los_sign_convention": LOS_SIGN_CONVENTION,
+                **{k: _clean(v) for k, v in (attrs or {}).items() if v is not None}}
     ds = ds.rio.write_crs(crs)
     transform = _transform_from_centres(cube)
     if transform is not None:
@@ -445,9 +458,165 @@ def velocity_std_map(std_cube) -> xr.DataArray:
                         attrs={"units": "mm/yr"})
 
 
+#: Sign convention of every LOS displacement and velocity the package writes.
+LOS_SIGN_CONVENTION = "positive toward the satellite (LOS of the primary dataset)"
+
+
+def _clean(value):
+    """A metadata value as a NetCDF/GeoTIFF-friendly scalar (str, int or float)."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def product_metadata(*, method=None, primary=None, incidence=None, heading=None,
+                     orbit_direction=None, reference_station=None, reference_area=None,
+                     reference_date=None, temporal_method=None, crs=None, **extra) -> dict:
+    """The metadata every product file carries, as flat attributes.
+
+    The pipeline builds it once and passes it to every writer (``attrs`` of
+    :func:`write_displacement_nc`, ``metadata`` of :func:`write_velocity_tif` and
+    :func:`write_cog`, ``layer_metadata`` of :func:`write_points_gpkg`).
+
+    Parameters
+    ----------
+    method : str, optional
+        Spatial method of the product (``cnn``, ``kriging``, ...).
+    primary : str, optional
+        Name of the primary dataset, whose LOS the product is in.
+    incidence, heading : float, optional
+        Geometry of the primary dataset (degrees; mean over its points), see
+        :mod:`insarfusion.conventions`.
+    orbit_direction : str, optional
+        ``ascending`` or ``descending``; told from ``heading`` when not given.
+    reference_station : str, optional
+        GNSS station the product is referenced to (the datum).
+    reference_area : str or dict, optional
+        Reference area when there is no station, e.g. ``{"lon": .., "lat": .., "radius_m": ..}``.
+    reference_date : str or date, optional
+        Date at which the displacement is zero (or the GNSS origin), ``YYYY-MM-DD``.
+    temporal_method : str, optional
+        Temporal resampler.
+    crs : str, optional
+        Working CRS (recorded as ``projected_crs``, as :func:`write_displacement_nc` does).
+    **extra
+        Any further attributes (kept as given; non-scalar values become text).
+
+    Returns
+    -------
+    dict
+        Keys ``los_sign_convention``, ``primary_dataset``, ``primary_incidence_deg``,
+        ``primary_heading_deg``, ``orbit_direction``, ``reference_station``,
+        ``reference_area``, ``reference_date``, ``method``, ``temporal_method``,
+        ``projected_crs`` (those given) and ``extra``; values are strings or numbers.
+    """
+    if orbit_direction is None and heading is not None and np.isfinite(heading):
+        orbit_direction = "ascending" if abs(float(heading) % 360 - 180) > 90 else "descending"
+    if isinstance(reference_area, dict):
+        reference_area = ", ".join(f"{k}={v}" for k, v in reference_area.items())
+    if reference_date is not None:
+        reference_date = pd.Timestamp(reference_date).strftime("%Y-%m-%d")
+    fields = {"los_sign_convention": LOS_SIGN_CONVENTION, "primary_dataset": primary,
+              "primary_incidence_deg": incidence, "primary_heading_deg": heading,
+              "orbit_direction": orbit_direction, "reference_station": reference_station,
+              "reference_area": reference_area, "reference_date": reference_date,
+              "method": method, "temporal_method": temporal_method,
+              "projected_crs": None if crs is None else crs_string(parse_crs(crs)), **extra}
+    return {k: _clean(v) for k, v in fields.items() if v is not None}
+
+
+def _overview_count(height: int, width: int, smallest: int = 64) -> int:
+    """Overview levels halving the raster until it fits in ``smallest`` pixels (at least 1)."""
+    size = max(height, width, 2)
+    return max(1, int(np.ceil(np.log2(size / smallest))))
+
+
+def write_cog(path, bands, grid, crs, *, descriptions=None, units=None, metadata=None,
+              dtype="float32", nodata=np.nan, resampling="average", blocksize=256) -> Path:
+    """Write maps on the grid as one Cloud-Optimized GeoTIFF with overviews.
+
+    The bands are written to a tiled GeoTIFF in a staging folder and copied with GDAL's COG
+    driver (deflate, predictor, ``OVERVIEW_COUNT`` levels so that even a small grid has
+    overviews), so ``gdalinfo`` reports ``LAYOUT=COG``.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file.
+    bands : array_like or xarray.DataArray, or a list of them, each (ny, nx)
+        The maps, north up (row 0 is the largest ``y``).
+    grid : xarray.Dataset
+        From :func:`insarfusion.grid.make_grid`; gives the transform.
+    crs : str or pyproj.CRS
+        Working CRS.
+    descriptions, units : list of str, optional
+        Band descriptions and units (one per band).
+    metadata : dict, optional
+        Dataset tags (:func:`product_metadata`); the LOS sign convention is always added.
+    dtype : str
+        Band type (``float32``; ``uint8`` for masks).
+    nodata : float
+        Nodata value (NaN for float bands).
+    resampling : str
+        Overview resampling (``average``; ``nearest`` or ``mode`` for masks).
+    blocksize : int
+        Tile size, pixels.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import rasterio
+    from rasterio.shutil import copy as rio_copy
+
+    if isinstance(bands, (xr.DataArray, np.ndarray)) and np.ndim(bands) == 2:
+        bands = [bands]
+    arrays = [np.asarray(b.transpose("y", "x").values if isinstance(b, xr.DataArray) else b)
+              for b in bands]
+    shape = (grid.sizes["y"], grid.sizes["x"])
+    for a in arrays:
+        if a.shape != shape:
+            raise InputError(f"map has shape {a.shape}, the grid {shape}")
+    n = len(arrays)
+    descriptions = list(descriptions or [None] * n)
+    units = list(units or [None] * n)
+    if len(descriptions) != n or len(units) != n:
+        raise InputError(f"{n} bands but {len(descriptions)} descriptions, {len(units)} units")
+    crs = parse_crs(crs)
+    profile = {"driver": "GTiff", "height": shape[0], "width": shape[1], "count": n,
+               "dtype": dtype, "crs": rasterio.crs.CRS.from_wkt(crs.to_wkt()),
+               "transform": grid_transform(grid), "nodata": nodata, "tiled": True,
+               "blockxsize": blocksize, "blockysize": blocksize}
+    tags = {"los_sign_convention": LOS_SIGN_CONVENTION, **(metadata or {})}
+    with _atomic_file(path) as tmp:
+        plain = tmp.with_name(tmp.stem + ".plain.tif")
+        with rasterio.open(plain, "w", **profile) as dst:
+            for i, (a, d, u) in enumerate(zip(arrays, descriptions, units, strict=True), 1):
+                dst.write(a.astype(dtype), i)
+                if d:
+                    dst.set_band_description(i, d)
+                if u:
+                    dst.update_tags(i, units=u)
+            if n == 1 and units[0]:
+                tags.setdefault("units", units[0])
+            dst.update_tags(**{k: _clean(v) for k, v in tags.items()})
+        predictor = "YES" if np.dtype(dtype).kind == "f" else "NO"
+        rio_copy(plain, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR=predictor,
+                 BLOCKSIZE=blocksize, OVERVIEWS="AUTO",
+                 OVERVIEW_COUNT=_overview_count(*shape), RESAMPLING=resampling.upper())
+        plain.unlink()
+    return Path(path)
+
+
 def write_velocity_tif(path, velocity, grid, crs, description="mean LOS velocity",
-                       units="mm/yr") -> Path:
-    """Write a map on the grid as a single-band float32 GeoTIFF, NaN as nodata.
+                       units="mm/yr", metadata=None) -> Path:
+    """Write a map on the grid as a single-band float32 Cloud-Optimized GeoTIFF.
 
     Parameters
     ----------
@@ -461,39 +630,83 @@ def write_velocity_tif(path, velocity, grid, crs, description="mean LOS velocity
         Working CRS.
     description, units : str
         Band description and units.
+    metadata : dict, optional
+        Dataset tags (:func:`product_metadata`).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Notes
+    -----
+    NaN is the nodata value; the file is tiled, deflate-compressed and has overviews
+    (:func:`write_cog`).
     """
-    import rasterio
-
-    if isinstance(velocity, xr.DataArray):
-        velocity = velocity.transpose("y", "x").values
-    values = np.asarray(velocity, dtype="float32")
-    shape = (grid.sizes["y"], grid.sizes["x"])
-    if values.shape != shape:
-        raise InputError(f"map has shape {values.shape}, the grid {shape}")
-    crs = parse_crs(crs)
-    profile = {"driver": "GTiff", "height": shape[0], "width": shape[1], "count": 1,
-               "dtype": "float32", "crs": rasterio.crs.CRS.from_wkt(crs.to_wkt()),
-               "transform": grid_transform(grid), "nodata": np.nan, "compress": "deflate"}
-    with _atomic_file(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(values, 1)
-        dst.set_band_description(1, description)
-        dst.update_tags(1, units=units)
-        dst.update_tags(units=units)
-    return Path(path)
+    return write_cog(path, [velocity], grid, crs, descriptions=[description], units=[units],
+                     metadata=metadata)
 
 
-def points_table(datasets) -> pd.DataFrame:
+#: Prefix of the per-date fields of the point layers (``D20150312``). ``DYYYYMMDD`` is the
+#: one name both QGIS time-series plugins plot: PS Time Series Viewer takes the fields matching
+#: ``D`` + 8 digits, InSAR Explorer takes ``DYYYYMMDD``, ``DYYYYMMDD`` or ``YYYYMMDD``.
+DATE_FIELD_PREFIX = "D"
+
+_DATE_FIELD = re.compile(r"^D_?(\d{8})$")
+
+
+def date_field(date) -> str:
+    """Name of the field holding the displacement of one date: ``DYYYYMMDD``."""
+    return DATE_FIELD_PREFIX + pd.Timestamp(date).strftime("%Y%m%d")
+
+
+def field_dates(columns) -> list:
+    """The per-date columns of a table (``DYYYYMMDD`` or ``DYYYYMMDD``) and their dates.
+
+    Returns
+    -------
+    list of (str, numpy.datetime64)
+        Column name and date (``datetime64[D]``) of every per-date field, in column order.
+    """
+    out = []
+    for name in columns:
+        match = _DATE_FIELD.match(str(name))
+        if match:
+            stamp = pd.to_datetime(match.group(1), format="%Y%m%d", errors="coerce")
+            if not pd.isna(stamp):
+                out.append((str(name), np.datetime64(stamp.date(), "D")))
+    return out
+
+
+def _as_list(datasets) -> list:
+    if isinstance(datasets, xr.Dataset):
+        return [datasets]
+    if isinstance(datasets, dict):
+        return list(datasets.values())
+    return list(datasets)
+
+
+def points_table(datasets, dates=True) -> pd.DataFrame:
     """Every point of the datasets as one table (one row per point).
 
     Columns: ``dataset`` (the dataset's name), ``id``, ``x``, ``y`` (m), then every other
     per-point coordinate and variable (``lon``, ``lat``, ``incidence``, ``heading``,
-    ``velocity`` in mm/yr, ``quality``, ...), and ``n_epochs``, the number of finite
-    displacements.
+    ``velocity`` in mm/yr, ``quality``, ...), ``n_epochs``, the number of finite
+    displacements, and (with ``dates``) the displacement of every date in mm as one
+    ``DYYYYMMDD`` field per date (the union of the datasets' dates, in order; NaN where a
+    dataset has no such date).
+
+    Parameters
+    ----------
+    datasets : xarray.Dataset, list or dict of them
+        Point datasets (:func:`insarfusion.dataset.point_dataset`).
+    dates : bool
+        Add the per-date fields.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
-    if isinstance(datasets, xr.Dataset):
-        datasets = [datasets]
-    elif isinstance(datasets, dict):
-        datasets = list(datasets.values())
+    datasets = _as_list(datasets)
     frames = []
     for ds in datasets:
         columns = {"dataset": np.full(ds.sizes["point"], str(ds.attrs.get("name", ""))),
@@ -503,15 +716,61 @@ def points_table(datasets) -> pd.DataFrame:
             if var.dims == ("point",) and var.dtype.kind in "biuf":
                 columns[name] = var.values
         if "displacement" in ds:
-            columns["n_epochs"] = np.isfinite(ds["displacement"].values).sum(axis=-1)
+            disp = ds["displacement"].transpose("point", "time").values
+            columns["n_epochs"] = np.isfinite(disp).sum(axis=-1)
+            if dates:
+                for i, day in enumerate(as_days(ds["time"].values)):
+                    columns[date_field(day)] = disp[:, i].astype(float)
         frames.append(pd.DataFrame(columns))
     if not frames:
         raise StageError("no point dataset to write")
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    per_date = sorted(name for name, _ in field_dates(table.columns))
+    rest = [c for c in table.columns if c not in set(per_date)]
+    return table[rest + per_date]
 
 
-def write_points_gpkg(path, datasets, layer="points") -> Path:
-    """Write the points of every dataset to one GeoPackage layer.
+def fused_at_points(cube, table, velocity=None) -> pd.DataFrame:
+    """The fused product sampled (bilinearly) at the points of a table.
+
+    Parameters
+    ----------
+    cube : xarray.DataArray, dims (time, y, x)
+        Fused displacement, mm, on the run's grid.
+    table : pandas.DataFrame
+        Points with ``x``, ``y`` (m, the cube's CRS), e.g. :func:`points_table`; ``dataset``
+        and ``id`` are kept when present.
+    velocity : xarray.DataArray, optional
+        The product's velocity map (y, x), mm/yr; default the slope of the sampled series.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset``, ``id``, ``x``, ``y``, ``velocity`` (mm/yr), ``n_epochs`` and one
+        ``DYYYYMMDD`` field per epoch of the cube (mm); NaN where the point lies off the
+        product.
+    """
+    from .sampling import sample_bilinear
+
+    cube = _as_cube(cube)
+    x = np.asarray(table["x"], dtype=float)
+    y = np.asarray(table["y"], dtype=float)
+    series = sample_bilinear(cube, x, y)                      # (n, time)
+    columns = {k: table[k].to_numpy() for k in ("dataset", "id") if k in table}
+    columns.update(x=x, y=y)
+    if velocity is not None:
+        columns["velocity"] = sample_bilinear(velocity, x, y)
+    else:
+        columns["velocity"] = linear_rate(cube["time"].values, series)
+    columns["n_epochs"] = np.isfinite(series).sum(axis=-1)
+    for i, day in enumerate(as_days(cube["time"].values)):
+        columns[date_field(day)] = series[:, i]
+    return pd.DataFrame(columns)
+
+
+def write_points_gpkg(path, datasets, layer="points", fused=None, fused_layer="fused",
+                      layer_metadata=None) -> Path:
+    """Write the points of every dataset, with their per-date series, to a GeoPackage.
 
     Parameters
     ----------
@@ -521,26 +780,87 @@ def write_points_gpkg(path, datasets, layer="points") -> Path:
         Point datasets (:func:`insarfusion.dataset.point_dataset`) after projection and
         referencing; their ``attrs["crs"]`` must agree.
     layer : str
-        Layer name.
+        Name of the layer of the input points (:func:`points_table`, one ``DYYYYMMDD``
+        field per date, mm).
+    fused : xarray.DataArray or pandas.DataFrame, optional
+        The fused product, a cube (time, y, x) sampled at the points with
+        :func:`fused_at_points`, or such a table already made; written as a second layer.
+    fused_layer : str
+        Name of that layer.
+    layer_metadata : dict, optional
+        Metadata of both layers (:func:`product_metadata`).
 
     Returns
     -------
     pathlib.Path
     """
     import geopandas as gpd
+    import pyogrio
 
-    if isinstance(datasets, xr.Dataset):
-        datasets = [datasets]
-    elif isinstance(datasets, dict):
-        datasets = list(datasets.values())
+    datasets = _as_list(datasets)
     crss = {crs_string(parse_crs(ds.attrs["crs"])) for ds in datasets if ds.attrs.get("crs")}
     if len(crss) != 1:
         raise StageError(f"points to write must share one CRS, got {sorted(crss) or 'none'}")
+    crs = crss.pop()
     table = points_table(datasets)
-    frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["x"], table["y"]),
-                             crs=crss.pop())
+    layers = {layer: table}
+    if fused is not None:
+        layers[fused_layer] = (fused if isinstance(fused, pd.DataFrame)
+                               else fused_at_points(fused, table))
+    meta = {"los_sign_convention": LOS_SIGN_CONVENTION, "units": "mm",
+            **{k: str(v) for k, v in (layer_metadata or {}).items()}}
     with _atomic_file(path) as tmp:
-        frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+        for name, frame in layers.items():
+            geo = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["x"], frame["y"]),
+                                   crs=crs)
+            pyogrio.write_dataframe(geo, tmp, layer=name, driver="GPKG",
+                                    append=name != layer, layer_metadata=meta)
+    return Path(path)
+
+
+def write_gnss_los(path, series, stations, epochs, x, y, crs) -> Path:
+    """Write the GNSS stations' series in the product's LOS and datum as a long CSV.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (``gnss_los.csv``).
+    series : array_like, shape (n_station, n_epoch)
+        GNSS displacement projected on the primary LOS, on the product's epochs and datum, mm.
+    stations : sequence of str
+        Station names.
+    epochs : array_like of dates
+        The product's epochs.
+    x, y : array_like, shape (n_station,)
+        Station coordinates, metres in ``crs``.
+    crs : str or pyproj.CRS
+        Working CRS.
+
+    Returns
+    -------
+    pathlib.Path
+        A CSV with columns ``station``, ``x``, ``y``, ``lon``, ``lat``, ``date``
+        (``YYYY-MM-DD``) and ``los_mm`` (positive toward the satellite).
+    """
+    from .crs import xy_to_lonlat
+
+    values = np.asarray(series, dtype=float)
+    stations = [str(s) for s in stations]
+    days = as_days(epochs)
+    if values.shape != (len(stations), days.size):
+        raise InputError(f"GNSS series has shape {values.shape}, expected "
+                         f"({len(stations)}, {days.size})")
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    lon, lat = xy_to_lonlat(x, y, crs)
+    frame = pd.DataFrame({
+        "station": np.repeat(stations, days.size),
+        "x": np.repeat(x, days.size), "y": np.repeat(y, days.size),
+        "lon": np.repeat(lon, days.size), "lat": np.repeat(lat, days.size),
+        "date": np.tile(pd.to_datetime(days).strftime("%Y-%m-%d"), len(stations)),
+        "los_mm": values.ravel()})
+    with _atomic_file(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.3f")
     return Path(path)
 
 
