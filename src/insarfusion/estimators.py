@@ -112,11 +112,41 @@ class SpatialInterpolator(BaseEstimator):
     parallel_predict = True
 
     def fit(self, coordinates, data, groups=None):  # pragma: no cover - interface
-        """Learn from values ``data`` (mm) at points ``coordinates`` = (x, y) in metres."""
+        """Learn from the values at the points.
+
+        Parameters
+        ----------
+        coordinates : tuple of array_like
+            ``(x, y)`` of the points, metres, each (n,).
+        data : array_like, shape (n,) or (n, n_time)
+            Values, mm; NaN where missing.
+        groups : array_like, shape (n,), optional
+            Dataset of each point; used by methods that fuse datasets as separate channels,
+            ignored by the others.
+
+        Returns
+        -------
+        self
+        """
         raise NotImplementedError
 
     def predict(self, coordinates, return_std=False):  # pragma: no cover - interface
-        """Values (mm) at ``coordinates`` = (x, y), metres; with ``return_std`` also the std."""
+        """Values at the targets.
+
+        Parameters
+        ----------
+        coordinates : tuple of array_like
+            ``(x, y)`` of the targets, metres, each (m,).
+        return_std : bool
+            Also return the method's standard deviation (NaN where it has none).
+
+        Returns
+        -------
+        values : ndarray, shape (m,) or (m, n_time)
+            mm, 1-D when the fitted data were 1-D; NaN where the method has no value.
+        std : ndarray, same shape
+            mm; only with ``return_std``.
+        """
         raise NotImplementedError
 
     def _no_std(self, values, return_std):

@@ -49,20 +49,9 @@ class GriddedInterpolator(SpatialInterpolator):
         self.region = region
 
     def fit(self, coordinates, data, groups=None):
-        """Grid the points and fill the empty cells.
+        """Grid the points (bilinear weights) and fill the empty cells; ``groups`` is ignored.
 
-        Parameters
-        ----------
-        coordinates : tuple of array_like
-            ``(x, y)``, metres, each (n,).
-        data : array_like, shape (n,) or (n, n_time)
-            Values, mm; NaN where missing.
-        groups : array_like, optional
-            Ignored.
-
-        Returns
-        -------
-        self
+        See :meth:`insarfusion.estimators.SpatialInterpolator.fit`.
         """
         x, y, values, single, _ = check_point_data(coordinates, data, groups)
         region = (x.min(), x.max(), y.min(), y.max()) if self.region is None else self.region
@@ -82,21 +71,10 @@ class GriddedInterpolator(SpatialInterpolator):
         return self
 
     def predict(self, coordinates, return_std=False):
-        """Bilinear samples of the filled grid; NaN beyond the outermost cell centres.
+        """Bilinear samples of the filled grid, NaN beyond the outermost cell centres, mm.
 
-        Parameters
-        ----------
-        coordinates : tuple of array_like
-            ``(x, y)`` of the targets, metres, each (m,).
-        return_std : bool
-            Also return a standard deviation: NaN, there is none.
-
-        Returns
-        -------
-        values : ndarray, shape (m,) or (m, n_time)
-            mm.
-        std : ndarray, optional
-            NaN, same shape.
+        The std is NaN (there is none). See
+        :meth:`insarfusion.estimators.SpatialInterpolator.predict`.
         """
         self._check_fitted("grid_")
         x, y = check_coordinates(coordinates)
@@ -128,10 +106,8 @@ def gridded_cv_score(x, y, data, cell_size, filler=None, block_size=None, n_fold
         Fills the empty cells; :class:`IDWInterpolator` by default.
     block_size : float, optional
         Side of the held-out blocks, metres; :func:`default_block_size` by default.
-    n_folds : int
-        Number of folds.
-    seed : int
-        Seed of the assignment of blocks to folds.
+    n_folds, seed : int
+        Folds and seed of the :class:`~insarfusion.model_selection.BlockKFold` split.
 
     Returns
     -------

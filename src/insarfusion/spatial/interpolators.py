@@ -78,20 +78,9 @@ class _PointInterpolator(SpatialInterpolator):
     """Interpolators that keep the points, their values and a k-d tree of the points."""
 
     def fit(self, coordinates, data, groups=None):
-        """Store the points and their values.
+        """Store the points, their values and a k-d tree of the points; ``groups`` is ignored.
 
-        Parameters
-        ----------
-        coordinates : tuple of array_like
-            ``(x, y)``, metres, each (n,).
-        data : array_like, shape (n,) or (n, n_time)
-            Values, mm; NaN where missing.
-        groups : array_like, optional
-            Ignored (a per-point dataset label, used by fusing methods).
-
-        Returns
-        -------
-        self
+        See :meth:`insarfusion.estimators.SpatialInterpolator.fit`.
         """
         x, y, values, single, _ = check_point_data(coordinates, data, groups)
         self.x_, self.y_, self.data_, self._single = x, y, values, single
@@ -140,21 +129,10 @@ class WeightInterpolator(_PointInterpolator):
         raise NotImplementedError
 
     def predict(self, coordinates, return_std=False):
-        """Interpolated values at the targets.
+        """The weights times the values at the targets, mm; the std is NaN (there is none).
 
-        Parameters
-        ----------
-        coordinates : tuple of array_like
-            ``(x, y)`` of the targets, metres, each (m,).
-        return_std : bool
-            Also return a standard deviation: NaN, these methods have none.
-
-        Returns
-        -------
-        values : ndarray, shape (m,) or (m, n_time)
-            mm; NaN where the method has no value (see the module notes).
-        std : ndarray, optional
-            NaN, same shape.
+        See :meth:`insarfusion.estimators.SpatialInterpolator.predict` and the module notes on
+        missing values.
         """
         values = self._shaped(self._apply(self.weights(coordinates)))
         return self._no_std(values, return_std)
@@ -177,21 +155,9 @@ class NearestInterpolator(_PointInterpolator):
         self.n_fallback = n_fallback
 
     def predict(self, coordinates, return_std=False):
-        """Nearest point's value at each target.
+        """The nearest point's value at each target, mm; the std is NaN (there is none).
 
-        Parameters
-        ----------
-        coordinates : tuple of array_like
-            ``(x, y)`` of the targets, metres, each (m,).
-        return_std : bool
-            Also return a standard deviation: NaN, the method has none.
-
-        Returns
-        -------
-        values : ndarray, shape (m,) or (m, n_time)
-            mm.
-        std : ndarray, optional
-            NaN, same shape.
+        See :meth:`insarfusion.estimators.SpatialInterpolator.predict`.
         """
         self._check_fitted("tree_")
         x, y = check_coordinates(coordinates)
