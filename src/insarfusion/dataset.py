@@ -117,6 +117,15 @@ def _locate(lon, lat, x, y, crs, n, ids, source):
     return lon, lat, x, y, crs_string(crs)
 
 
+def _place_coords(dim, names, days, x, y, lon, lat) -> dict:
+    """The coordinates every point or station dataset has: names, dates and position."""
+    return {dim: names, "time": days.astype("datetime64[ns]"),
+            "x": (dim, np.asarray(x, float), {"units": "m"}),
+            "y": (dim, np.asarray(y, float), {"units": "m"}),
+            "lon": (dim, np.asarray(lon, float), {"units": UNITS["lon"]}),
+            "lat": (dim, np.asarray(lat, float), {"units": UNITS["lat"]})}
+
+
 def point_dataset(displacement, time, *, ids=None, lon=None, lat=None, x=None, y=None,
                   crs=None, incidence=None, heading=None, velocity=None, quality=None,
                   height=None, name="dataset", band=None, technique=None, source=None,
@@ -190,12 +199,7 @@ def point_dataset(displacement, time, *, ids=None, lon=None, lat=None, x=None, y
             "quality": ("point", quality, {"long_name": "coherence or quality, 0..1"}),
         },
         coords={
-            "point": ids,
-            "time": days.astype("datetime64[ns]"),
-            "x": ("point", np.asarray(x, float), {"units": "m"}),
-            "y": ("point", np.asarray(y, float), {"units": "m"}),
-            "lon": ("point", np.asarray(lon, float), {"units": UNITS["lon"]}),
-            "lat": ("point", np.asarray(lat, float), {"units": UNITS["lat"]}),
+            **_place_coords("point", ids, days, x, y, lon, lat),
             "incidence": ("point", incidence, {"units": UNITS["incidence"]}),
             "heading": ("point", heading, {"units": UNITS["heading"]}),
         },
@@ -277,14 +281,7 @@ def gnss_dataset(east, north, up, time, *, stations, lon=None, lat=None, x=None,
         "sigma_north": (dims, sigma(sigma_north), {"units": "mm"}),
         "sigma_up": (dims, sigma(sigma_up), {"units": "mm"}),
     }
-    coords = {
-        "station": names,
-        "time": days.astype("datetime64[ns]"),
-        "x": ("station", np.asarray(x, float), {"units": "m"}),
-        "y": ("station", np.asarray(y, float), {"units": "m"}),
-        "lon": ("station", np.asarray(lon, float), {"units": UNITS["lon"]}),
-        "lat": ("station", np.asarray(lat, float), {"units": UNITS["lat"]}),
-    }
+    coords = _place_coords("station", names, days, x, y, lon, lat)
     if height is not None:
         coords["height"] = ("station", _per_point(height, ns, "height", source), {"units": "m"})
     return xr.Dataset(data, coords, attrs={"crs": crs, "source": str(source or ""), **attrs})
