@@ -99,3 +99,15 @@ def test_bad_configs(tmp_path, text, where, what):
 def test_missing_config(tmp_path):
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_method_sections_default_to_the_estimators_own_defaults():
+    """One place for each default: a config section says what its estimator says."""
+    from insarfusion.config import SpatialConfig
+    from insarfusion.spatial import make_interpolator
+
+    spatial = SpatialConfig()
+    for method in ("idw", "kriging"):
+        params = spatial.estimator_params(method)
+        estimator = make_interpolator(method).get_params()
+        assert params == {k: estimator[k] for k in params}, method

@@ -17,6 +17,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 
+def _defaults(estimator) -> dict:
+    """The defaults of an estimator's parameters, read from its signature.
+
+    The estimators are the one place a method's default is set; the config sections that
+    configure them take their defaults from here, under the same names.
+    """
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(estimator).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _estimator_defaults(name: str) -> dict:
+    """Defaults of the estimator of a spatial method (``"idw"``, ``"kriging"``)."""
+    from .spatial.factory import estimator_class
+
+    return _defaults(estimator_class(name))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -169,21 +188,28 @@ class CNNConfig(_Strict):
         return v
 
 
-class IDWConfig(_Strict):
-    """Inverse-distance interpolation."""
+_IDW = _estimator_defaults("idw")
+_KRIGING = _estimator_defaults("kriging")
 
-    k: int = Field(8, ge=1, description="neighbours per cell")
-    power: float = Field(2.0, gt=0)
-    radius_m: float | None = Field(None, gt=0)
+
+class IDWConfig(_Strict):
+    """Inverse-distance interpolation (:class:`insarfusion.spatial.IDWInterpolator`)."""
+
+    k: int = Field(_IDW["k"], ge=1, description="neighbours per cell")
+    power: float = Field(_IDW["power"], gt=0, description="distance exponent")
+    radius_m: float | None = Field(_IDW["radius_m"], gt=0,
+                                   description="neighbours farther than this are ignored, m")
 
 
 class KrigingConfig(_Strict):
-    """Local ordinary kriging."""
+    """Local ordinary kriging (:class:`insarfusion.spatial.KrigingInterpolator`)."""
 
-    variogram_model: Literal["spherical", "exponential", "gaussian"] = "spherical"
-    k: int = Field(16, ge=2, description="neighbours per cell")
-    max_fit_points: int = Field(2000, ge=10, description="points the variogram is fitted on")
-    nlags: int = Field(12, ge=3)
+    variogram_model: Literal["spherical", "exponential", "gaussian"] = Field(
+        _KRIGING["variogram_model"], description="PyKrige variogram model")
+    k: int = Field(_KRIGING["k"], ge=2, description="neighbours per cell")
+    max_fit_points: int = Field(_KRIGING["max_fit_points"], ge=10,
+                                description="points the variogram is fitted on")
+    nlags: int = Field(_KRIGING["nlags"], ge=3, description="lag classes of the variogram")
 
 
 class SpatialConfig(_Strict):
