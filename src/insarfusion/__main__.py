@@ -1,0 +1,5 @@
+"""``python -m insarfusion``: the command line, as the ``insarfusion`` script."""
+
+from .cli import main
+
+main()
