@@ -140,7 +140,7 @@ def _orbit_attrs(wavelength_m=None, orbit_direction=None, heading=None) -> dict:
 
 def _write(path, datasets: dict, attrs: dict, units: dict) -> Path:
     """Write root-level datasets and text attributes atomically."""
-    from .products import _atomic_file
+    from .products.output import atomic_file as _atomic_file
 
     with _atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         for name, data in datasets.items():
@@ -200,7 +200,7 @@ def write_timeseries_h5(path, cube, crs, *, ref_date=None, reference=None, wavel
     -------
     pathlib.Path
     """
-    from .products import _as_cube
+    from .products.metadata import as_cube as _as_cube
 
     cube = _as_cube(cube)
     days = as_days(cube["time"].values)
