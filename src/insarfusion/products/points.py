@@ -135,17 +135,40 @@ def fused_at_points(cube, table, velocity=None) -> pd.DataFrame:
     cube = as_cube(cube)
     x = np.asarray(table["x"], dtype=float)
     y = np.asarray(table["y"], dtype=float)
-    series = sample(cube, x, y, outside="cell", nan="skip")   # (n, time)
+    series = _sample_by_rows(cube, x, y)                      # (n, time)
     columns = {k: table[k].to_numpy() for k in ("dataset", "id") if k in table}
     columns.update(x=x, y=y)
     if velocity is not None:
-        columns["velocity"] = sample(velocity, x, y, outside="cell", nan="skip")
+        columns["velocity"] = _sample_by_rows(velocity, x, y)
     else:
         columns["velocity"] = linear_rate(cube["time"].values, series)
     columns["n_epochs"] = np.isfinite(series).sum(axis=-1)
     for i, day in enumerate(as_days(cube["time"].values)):
         columns[date_field(day)] = series[:, i]
     return pd.DataFrame(columns)
+
+
+#: Points sampled at a time: sorted by ``y``, a block reads only the band of rows it spans.
+_POINTS_PER_BLOCK = 20_000
+
+
+def _sample_by_rows(field, x, y) -> np.ndarray:
+    """:func:`insarfusion.grid.sample` (NaN-aware) of many points, a band of rows at a time.
+
+    A lazy cube is then never read whole: each block of points, sorted by ``y``, reads the
+    rows around it only.
+    """
+    order = np.argsort(y, kind="stable")
+    out = None
+    for start in range(0, order.size, _POINTS_PER_BLOCK):
+        index = order[start:start + _POINTS_PER_BLOCK]
+        values = sample(field, x[index], y[index], outside="cell", nan="skip")
+        if out is None:
+            out = np.full((x.size,) + values.shape[1:], np.nan)
+        out[index] = values
+    if out is None:
+        out = sample(field, x, y, outside="cell", nan="skip")
+    return out
 
 
 def write_points_gpkg(path, datasets, layer="points", fused=None, fused_layer="fused",
