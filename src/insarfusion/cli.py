@@ -225,25 +225,38 @@ def _fmt(v, unit):
     return "-" if v is None else f"{v:.2f} {unit}".strip()
 
 
+#: ``--out`` of the commands that read a config: beside it by default.
+_OUT_BESIDE_CONFIG = typer.Option(None, "--out", "-o", help="Output folder (default: beside "
+                                  "the config, named after it).")
+#: ``--force`` of those commands.
+_FORCE_OVERWRITE = typer.Option(False, "--force", help="Overwrite an existing output folder.")
+
+
+def _config_and_output(config: Path, out, suffix: str, force: bool):
+    """The loaded config and the checked output folder (default ``<config stem>_<suffix>``)."""
+    from .config import load_config
+
+    cfg = load_config(config)
+    out = out if out is not None else config.parent / f"{config.stem}_{suffix}"
+    _check_output(cfg, config, out, force)
+    return cfg, out
+
+
 @app.command()
 def decompose(
     config: Path = typer.Argument(..., help="A YAML configuration naming two or more LOS "
                                             "datasets (e.g. ascending and descending)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
-                                                       "config, named after it)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    out: Path = _OUT_BESIDE_CONFIG,
+    force: bool = _FORCE_OVERWRITE,
 ):
     """Decompose the datasets' lines of sight into east and up on a grid.
 
     East and up series and velocities (north neglected), compared with the east/up products
     the config's 'decomposition.compare' section names.
     """
-    from .config import load_config
     from .tools.decompose import run_decomposition
 
-    cfg = load_config(config)
-    out = out if out is not None else config.parent / f"{config.stem}_decomposition"
-    _check_output(cfg, config, out, force)
+    cfg, out = _config_and_output(config, out, "decomposition", force)
     summary = run_decomposition(cfg, out, force=force)
     typer.echo(f"{summary['cells']} cells decomposed ({summary['cell_size_m']:g} m, "
                f"{summary['epochs']['count']} epochs {summary['epochs']['start']}.."
@@ -260,21 +273,17 @@ def decompose(
 def compare_gnss(
     config: Path = typer.Argument(..., help="A YAML configuration with InSAR datasets and a "
                                             "'gnss' section (the station to compare with)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
-                                                       "config, named after it)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    out: Path = _OUT_BESIDE_CONFIG,
+    force: bool = _FORCE_OVERWRITE,
 ):
     """Compare every dataset's LOS series with the GNSS station projected on its LOS.
 
     The station is projected with paper eq. 2 over the overlap, and the LOS geometry the GNSS
     fits best is found.
     """
-    from .config import load_config
     from .tools.gnss_compare import run_gnss_comparison
 
-    cfg = load_config(config)
-    out = out if out is not None else config.parent / f"{config.stem}_gnss"
-    _check_output(cfg, config, out, force)
+    cfg, out = _config_and_output(config, out, "gnss", force)
     result = run_gnss_comparison(cfg, out, force=force)
     typer.echo(f"station {result['station']} ({result['lon']}, {result['lat']})")
     typer.echo(f"{'dataset':<16}{'inc/head':>13}{'epochs':>7}  {'overlap':<23}{'RMSE':>9}"

@@ -205,10 +205,8 @@ def write_view_products(out, *, gnss=None, stations=(), gnss_series=None, epochs
     Returns
     -------
     dict
-        ``{name: path}`` of the files written.
+        ``{"gnss_los": path, "viewer": path}``, those written.
     """
-    from .tools.viewer import write_viewer
-
     out = Path(out)
     files = {}
     if gnss is not None and gnss_series is not None and len(stations):
@@ -217,5 +215,7 @@ def write_view_products(out, *, gnss=None, stations=(), gnss_series=None, epochs
         files["gnss_los"] = write_gnss_los(out / "gnss_los.csv", gnss_series, list(stations),
                                            epochs, x, y, crs)
     if viewer:
+        from .tools.viewer import write_viewer
+
         files["viewer"] = write_viewer(out)
     return files
