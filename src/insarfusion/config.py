@@ -356,8 +356,8 @@ class Config(_Strict):
     seed: int = Field(0, description="random seed (same seed, same products on CPU)")
     truth: Path | None = Field(None,
         description="NetCDF of the true displacement (simulated cases)")
-    decomposition: DecompositionConfig | None = Field(
-        None, description="east-up decomposition (insarfusion decompose)")
+    decomposition: DecompositionConfig | None = Field(None, description="east-up "
+                                                      "decomposition (insarfusion decompose)")
 
     @field_validator("crs")
     @classmethod
