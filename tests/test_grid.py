@@ -174,6 +174,30 @@ def test_sample_nan_coordinates_and_bad_options():
         sample(field, [0.0], [0.0], fallback="linear")
 
 
+def test_sample_cell_outside_and_skipped_nan_cells():
+    field = _field()
+    x, y = _points()
+    gx, gy = field["x"].values, field["y"].values
+    half = 10.0
+    inside = (x >= gx.min() - half) & (x <= gx.max() + half) & \
+        (y >= gy.min() - half) & (y <= gy.max() + half)
+    # "cell": clamped within the outer half cells, NaN beyond them
+    got = sample(field, x, y, outside="cell")
+    edge = sample(field, x, y, outside="edge")
+    np.testing.assert_array_equal(got[inside], edge[inside])
+    assert (~inside).any() and np.isnan(got[~inside]).all()
+    # "skip": where every neighbour is finite the value is the plain bilinear one ...
+    plain = sample(field, x, y)
+    skip = sample(field, x, y, nan="skip")
+    finite = np.isfinite(plain)
+    np.testing.assert_allclose(skip[finite], plain[finite], rtol=0, atol=1e-12)
+    # ... and an empty neighbour is left out, the others re-weighted
+    value = sample(field, [gx[4] + 5.0], [gy[3]], nan="skip")
+    np.testing.assert_allclose(value[0], field.values[:, 3, 5], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="nan"):
+        sample(field, [0.0], [0.0], nan="zero")
+
+
 class _Reads:
     """An array that records the rows read from it (a stand-in for a file)."""
 

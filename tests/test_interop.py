@@ -13,10 +13,11 @@ from insarfusion.grid import make_grid
 from insarfusion.interop import (
     primary_geometry,
     run_metadata,
+    run_reference,
     write_interop_products,
     write_view_products,
 )
-from insarfusion.products import velocity_map, write_displacement_nc
+from insarfusion.products import velocity_map, write_displacement_nc, write_run_products
 
 CRS = "EPSG:32717"
 DATES = pd.date_range("2020-01-01", periods=5, freq="12D").values
@@ -78,3 +79,46 @@ def test_interop_and_view_products(tmp_path, run):
     assert set(table["station"]) == {"M02"}
     assert table["x"].iloc[0] == pytest.approx(721200.0, abs=1e-3)
     assert view["viewer"].name == "viewer.html" and view["viewer"].stat().st_size > 0
+
+
+def test_run_reference_station_plane_or_area(run):
+    from types import SimpleNamespace
+
+    _, datasets, _ = run
+    gnss = gnss_dataset(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)),
+                        DATES[:3], stations=["M01", "M02"], x=[721100.0, 721200.0],
+                        y=[9678100.0, 9678150.0], crs=CRS)
+    cfg = SimpleNamespace(gnss=SimpleNamespace(reference=["M01", "M02"], final_reference="M02"),
+                          reference_point=None)
+    ref = run_reference(cfg, gnss, datasets, "S1A")
+    assert ref["station"] == "M02" and ref["area"] is None
+    assert ref["place"]["name"] == "M02"
+    assert ref["place"]["lon"] == pytest.approx(float(gnss["lon"].sel(station="M02")))
+    cfg.gnss.final_reference = None  # two stations tie the datasets: no single place
+    ref = run_reference(cfg, gnss, datasets, "S1A")
+    assert ref["station"] == "M01, M02" and ref["place"] is None
+    cfg = SimpleNamespace(gnss=None, reference_point=SimpleNamespace(lon=-79.0, lat=-2.9,
+                                                                     radius_m=50.0))
+    ref = run_reference(cfg, None, datasets, "S1A")
+    assert ref["station"] is None and ref["place"] == {"lon": -79.0, "lat": -2.9}
+    assert "radius_m" in ref["area"]
+
+
+def test_write_run_products_with_a_primary_writes_everything_with_metadata(tmp_path, run):
+    grid, datasets, cube = run
+    meta = run_metadata(datasets, "S1A", method="cnn", reference_station="M01", crs=CRS)
+    cubes = {"synergic": cube, "idw": cube + 1.0}
+    stds = {"synergic": xr.ones_like(cube), "idw": None}
+    files = write_run_products(tmp_path, cubes, stds, lambda name: velocity_map(cubes[name]),
+                               grid, datasets, CRS, attrs=meta, primary="S1A",
+                               reference={"x": 721105.0, "y": 9678105.0, "name": "M01"})
+    assert {"displacement", "displacement_idw", "velocity", "velocity_std", "geometry",
+            "support", "data_mask", "points", "mintpy_timeseries", "mintpy_velocity",
+            "mintpy_geometry"} <= set(files)
+    with xr.open_dataset(files["displacement_idw"]) as ds:
+        assert ds.attrs["method"] == "idw" and ds.attrs["primary_dataset"] == "S1A"
+    for name in ("velocity", "velocity_std"):
+        with rasterio.open(files[name]) as tif:
+            assert tif.tags()["reference_station"] == "M01"
+    with h5py.File(files["mintpy_velocity"], "r") as f:
+        assert "velocityStd" in f

@@ -237,3 +237,32 @@ def test_command_line_run_on_local_dask_workers(case, cli, tmp_path):
     assert np.isfinite(validation["methods"]["synergic"]["velocity_rmse_mm_yr"])
     code, _, err = cli("run", path, "--workers", "0", "--out", tmp_path / "none")
     assert code == 2 and not (tmp_path / "none").exists()
+
+
+def test_every_product_carries_the_metadata_and_the_view_files_follow_validation(result):
+    import h5py
+    import pandas as pd
+    import pyogrio
+
+    out, validation = result
+    for name in ("geometry.tif", "support.tif", "data_mask.tif", "mintpy/timeseries.h5",
+                 "mintpy/velocity.h5", "mintpy/geometryGeo.h5", "gnss_los.csv",
+                 "viewer.html"):
+        assert (out / name).is_file(), name
+    for path in [out / "displacement.nc", *out.glob("displacement_*.nc")]:
+        with xr.open_dataset(path) as ds:
+            assert ds.attrs["primary_dataset"] and ds.attrs["reference_date"], path.name
+            assert "positive toward the satellite" in ds.attrs["los_sign_convention"]
+            if path.name != "displacement.nc":  # a baseline's file names its own method
+                assert ds.attrs["method"] == path.stem.split("_", 1)[1]
+    for name in ("velocity.tif", "velocity_std.tif", "geometry.tif", "support.tif",
+                 "data_mask.tif"):
+        with rasterio.open(out / name) as tif:
+            tags = tif.tags()
+            assert tags["primary_dataset"] and tags["reference_station"], name
+            assert tif.overviews(1), name
+    assert [r[0] for r in pyogrio.list_layers(out / "points.gpkg")] == ["points", "fused"]
+    with h5py.File(out / "mintpy" / "timeseries.h5", "r") as f:
+        assert f.attrs["REF_STATION"]
+    table = pd.read_csv(out / "gnss_los.csv")
+    assert list(dict.fromkeys(table["station"])) == validation["stations"]

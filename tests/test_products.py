@@ -202,3 +202,22 @@ def test_velocity_std_map_constant_sigma():
     out = velocity_std_map(cube)
     assert np.isnan(out.values[0, 0])
     assert np.allclose(out.values[1], expected)
+
+
+def test_every_former_name_is_still_importable_from_the_package():
+    import importlib
+
+    names = ["OUTPUT_MARKER", "OutputError", "atomic_output", "check_output_target",
+             "output_lock", "remove_stale_staging", "write_displacement_nc", "velocity_map",
+             "velocity_std_map", "LOS_SIGN_CONVENTION", "product_metadata", "write_cog",
+             "write_velocity_tif", "DATE_FIELD_PREFIX", "date_field", "field_dates",
+             "points_table", "fused_at_points", "write_points_gpkg", "write_gnss_los",
+             "write_run_products", "_atomic_file", "_as_cube", "_clean"]
+    package = importlib.import_module("insarfusion.products")
+    assert all(hasattr(package, name) for name in names)
+    # one concept per module
+    for module, name in (("output", "atomic_output"), ("netcdf", "write_displacement_nc"),
+                         ("rasters", "write_cog"), ("points", "write_points_gpkg"),
+                         ("metadata", "product_metadata"), ("run", "write_run_products"),
+                         ("guide", "product_lines")):
+        assert hasattr(importlib.import_module(f"insarfusion.products.{module}"), name)

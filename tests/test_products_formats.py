@@ -12,7 +12,7 @@ import rasterio
 import xarray as xr
 
 from insarfusion.dataset import point_dataset
-from insarfusion.grid import make_grid
+from insarfusion.grid import make_grid, sample
 from insarfusion.products import (
     LOS_SIGN_CONVENTION,
     date_field,
@@ -26,7 +26,6 @@ from insarfusion.products import (
     write_points_gpkg,
     write_velocity_tif,
 )
-from insarfusion.sampling import sample_bilinear
 
 CRS = "EPSG:32717"
 DATES = pd.date_range("2020-01-01", periods=4, freq="12D").values
@@ -135,7 +134,7 @@ def test_netcdf_carries_metadata(tmp_path, cube, meta):
 def test_bilinear_sampling_is_exact_on_a_plane(cube):
     x = np.array([721105.0, 721333.3, 700000.0])
     y = np.array([9678500.0, 9679001.0, 9678500.0])
-    series = sample_bilinear(cube, x, y)
+    series = sample(cube, x, y, outside="cell", nan="skip")
     assert series.shape == (3, 4)
     expected = np.arange(4.0)[None] * (x[:2, None] - cube["x"].values[0]) / 100.0
     assert np.allclose(series[:2], expected)
@@ -144,7 +143,8 @@ def test_bilinear_sampling_is_exact_on_a_plane(cube):
     holed = cube.copy()
     holed[:, :, 5] = np.nan
     x_mid = float(cube["x"].values[5] + 5.0)
-    value = sample_bilinear(holed.isel(time=-1), [x_mid], [float(cube["y"].values[3])])
+    value = sample(holed.isel(time=-1), [x_mid], [float(cube["y"].values[3])],
+                   outside="cell", nan="skip")
     assert value[0] == pytest.approx(3 * (cube["x"].values[6] - cube["x"].values[0]) / 100)
 
 

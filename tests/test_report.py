@@ -54,3 +54,51 @@ def test_write_tables(tmp_path):
     for name in tables:
         assert (tmp_path / "tables" / f"{name}.csv").exists()
         assert (tmp_path / "tables" / f"{name}.md").exists()
+
+
+def test_headers_for_people_and_counts_as_integers(tmp_path):
+    from insarfusion.report import for_people, human_header
+
+    assert human_header("velocity_rmse_mm_yr") == "velocity RMSE (mm/yr)"
+    assert human_header("n_stations") == "number of stations"
+    assert human_header("rmse_mm") == "RMSE (mm)"
+    v = _validation()
+    v["holdout_blocks"] = {"idw": {"rmse_mm": 4.5, "coverage": 0.93, "block_m": 250.0,
+                                   "folds": 5.0}}
+    v["temporal"]["S1A"]["lstm"]["n_heldout"] = 120.0
+    tables = write_tables(v, tmp_path)
+    held = tables["holdout_blocks"]
+    assert list(held.columns) == ["RMSE (mm)", "share of points predicted", "block side (m)",
+                                  "folds"]
+    assert held.loc["idw", "folds"] == "5" and held.loc["idw", "RMSE (mm)"] == "4.50"
+    md = (tmp_path / "tables" / "temporal.md").read_text()
+    assert "held-out values" in md and "120" in md and "120.00" not in md
+    # the CSV keeps the validation's keys
+    assert "heldout_rmse_mm" in (tmp_path / "tables" / "temporal.csv").read_text()
+    assert for_people(pd.DataFrame({"x": [None]})).iloc[0, 0] == "–"
+
+
+def test_a_dataset_is_not_scored_beyond_its_support_radius(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    from insarfusion.report import NOT_COVERED, coverage_reading, station_coverage
+
+    v = _validation()
+    gnss = xr.Dataset(coords={"station": ["A", "B"], "x": ("station", [0.0, 1000.0]),
+                              "y": ("station", [0.0, 0.0])})
+    s1a = xr.Dataset(coords={"point": [0, 1], "x": ("point", [30.0, 400.0]),
+                             "y": ("point", [40.0, 0.0])})
+    coverage = station_coverage(v, {"S1A": s1a}, gnss)
+    assert coverage.loc["A", "S1A"] == 50.0 and coverage.loc["B", "S1A"] == 600.0
+    tables = write_tables(v, tmp_path, coverage=coverage, radius_m=100.0)
+    velocity = tables["velocity"]
+    assert velocity.loc["B", "S1A"] == NOT_COVERED
+    assert velocity.loc["B", "synergic"] == "-1.00"          # the grid covers every station
+    # the summary is over the covered station only: |-5.0 - (-5.5)| = 0.5
+    assert velocity.loc["RMSE", "S1A"] == "0.50"
+    assert tables["timeseries_rmse"].loc["Mean", "S1A"] == "1.00"
+    assert tables["station_coverage"].loc["B", "S1A"] == "600"
+    assert "S1A at B (600 m)" in coverage_reading(coverage, 100.0)[0]
+    assert coverage_reading(coverage, 1000.0) == []
+    assert np.isfinite(coverage.to_numpy(dtype=float)).all()

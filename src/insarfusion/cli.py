@@ -8,21 +8,17 @@ unfinished output.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import logging
 import os
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import typer
 
+from .cli_console import HeldConsole, signals_interrupt
 from .errors import InsarfusionError, Interrupted
-from .log import logger, setup_logging
+from .log import setup_logging
 
 app = typer.Typer(
     add_completion=False,
@@ -30,22 +26,62 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     help="Fuse PSI + SBAS InSAR and GNSS into one LOS displacement time series "
-         "(Khalili et al. 2024), and validate it.",
+         "(Khalili et al. 2024), and validate it. The options -v, -q and --debug may also "
+         "follow the command.",
 )
 
 _state = {"debug": False}
 
 
+#: Options of the command line as a whole, accepted after the subcommand too.
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet", "--debug")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"insarfusion {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
 ):
+    import logging
+
+    from .log import logger
+
     _state["debug"] = debug
-    setup_logging(verbose)
+    setup_logging(verbose and not quiet)
+    if quiet:
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.WARNING)
     held = _state.get("held")
     if held is not None:
         held.hook()
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Move :data:`GLOBAL_FLAGS` given after the subcommand to before it.
+
+    ``insarfusion run cfg.yaml -v`` then means ``insarfusion -v run cfg.yaml``; nothing after
+    ``--`` is moved.
+    """
+    argv = [str(a) for a in argv]
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command is None:
+        return argv
+    end = argv.index("--") if "--" in argv else len(argv)
+    moved = [a for a in argv[command + 1:end] if a in GLOBAL_FLAGS]
+    rest = [a for a in argv[command + 1:end] if a not in GLOBAL_FLAGS]
+    return argv[:command] + moved + [argv[command]] + rest + argv[end:]
 
 
 @app.command()
@@ -142,7 +178,18 @@ def _run_and_report(cfg, out: Path, force: bool, dask_scheduler=None, workers=No
     with dask_client(dask_scheduler, workers) as client:
         validation = run_pipeline(cfg, out, force=force, client=client)
     typer.echo(headline(validation))
-    typer.echo(f"products and report: {out / 'report.html'}")
+    _print_products(out)
+
+
+def _print_products(out: Path) -> None:
+    """Where every product is and how to open it."""
+    from .products.guide import product_lines
+
+    typer.echo(f"\nproducts in {out}:")
+    for line in product_lines(out):
+        typer.echo(f"  {line}")
+    typer.echo(f"a place's series of every product: insarfusion series {out} --lon LON "
+               "--lat LAT [--csv FILE]")
 
 
 def headline(validation: dict) -> str:
@@ -178,25 +225,38 @@ def _fmt(v, unit):
     return "-" if v is None else f"{v:.2f} {unit}".strip()
 
 
+#: ``--out`` of the commands that read a config: beside it by default.
+_OUT_BESIDE_CONFIG = typer.Option(None, "--out", "-o", help="Output folder (default: beside "
+                                  "the config, named after it).")
+#: ``--force`` of those commands.
+_FORCE_OVERWRITE = typer.Option(False, "--force", help="Overwrite an existing output folder.")
+
+
+def _config_and_output(config: Path, out, suffix: str, force: bool):
+    """The loaded config and the checked output folder (default ``<config stem>_<suffix>``)."""
+    from .config import load_config
+
+    cfg = load_config(config)
+    out = out if out is not None else config.parent / f"{config.stem}_{suffix}"
+    _check_output(cfg, config, out, force)
+    return cfg, out
+
+
 @app.command()
 def decompose(
     config: Path = typer.Argument(..., help="A YAML configuration naming two or more LOS "
                                             "datasets (e.g. ascending and descending)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
-                                                       "config, named after it)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    out: Path = _OUT_BESIDE_CONFIG,
+    force: bool = _FORCE_OVERWRITE,
 ):
     """Decompose the datasets' lines of sight into east and up on a grid.
 
     East and up series and velocities (north neglected), compared with the east/up products
     the config's 'decomposition.compare' section names.
     """
-    from .config import load_config
     from .tools.decompose import run_decomposition
 
-    cfg = load_config(config)
-    out = out if out is not None else config.parent / f"{config.stem}_decomposition"
-    _check_output(cfg, config, out, force)
+    cfg, out = _config_and_output(config, out, "decomposition", force)
     summary = run_decomposition(cfg, out, force=force)
     typer.echo(f"{summary['cells']} cells decomposed ({summary['cell_size_m']:g} m, "
                f"{summary['epochs']['count']} epochs {summary['epochs']['start']}.."
@@ -213,21 +273,17 @@ def decompose(
 def compare_gnss(
     config: Path = typer.Argument(..., help="A YAML configuration with InSAR datasets and a "
                                             "'gnss' section (the station to compare with)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: beside the "
-                                                       "config, named after it)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    out: Path = _OUT_BESIDE_CONFIG,
+    force: bool = _FORCE_OVERWRITE,
 ):
     """Compare every dataset's LOS series with the GNSS station projected on its LOS.
 
     The station is projected with paper eq. 2 over the overlap, and the LOS geometry the GNSS
     fits best is found.
     """
-    from .config import load_config
     from .tools.gnss_compare import run_gnss_comparison
 
-    cfg = load_config(config)
-    out = out if out is not None else config.parent / f"{config.stem}_gnss"
-    _check_output(cfg, config, out, force)
+    cfg, out = _config_and_output(config, out, "gnss", force)
     result = run_gnss_comparison(cfg, out, force=force)
     typer.echo(f"station {result['station']} ({result['lon']}, {result['lat']})")
     typer.echo(f"{'dataset':<16}{'inc/head':>13}{'epochs':>7}  {'overlap':<23}{'RMSE':>9}"
@@ -321,6 +377,53 @@ def demo(
     _run_and_report(cfg, out / "results", force)
 
 
+@app.command()
+def view(
+    out: Path = typer.Argument(..., help="A run's output folder."),
+    page: Path = typer.Option(None, "--out", "-o", help="The page to write (default "
+                              "OUT/viewer.html)."),
+):
+    """Write the self-contained viewer page of a run: maps, stations, click for series."""
+    from .tools.viewer import write_viewer
+
+    typer.echo(f"viewer: {write_viewer(out, page)} (open it in a web browser)")
+
+
+@app.command()
+def series(
+    out: Path = typer.Argument(..., help="A run's output folder."),
+    lon: float = typer.Option(None, "--lon", help="Longitude of the place, degrees (WGS84)."),
+    lat: float = typer.Option(None, "--lat", help="Latitude of the place, degrees (WGS84)."),
+    x: float = typer.Option(None, "--x", help="Easting in the products' CRS, instead of lon."),
+    y: float = typer.Option(None, "--y", help="Northing in the products' CRS, instead of lat."),
+    csv: Path = typer.Option(None, "--csv", help="Write the CSV to this file (default: print "
+                             "it)."),
+    point_radius_m: float = typer.Option(100.0, "--point-radius", help="List a dataset's "
+                                         "nearest input point within this distance, metres."),
+):
+    """Print (or write) every product's LOS displacement series at a place, as CSV (mm)."""
+    from .tools.series import series_at, write_series_csv
+
+    frame = series_at(out, lon, lat, x=x, y=y, point_radius_m=point_radius_m)
+    text = write_series_csv(frame, csv)
+    typer.echo(f"series: {csv}" if csv is not None else text.rstrip("\n"))
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(Path("config.yaml"), help="The configuration to write."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+):
+    """Write a configuration template: every key, its default and a one-line help."""
+    from .config_template import config_template
+    from .errors import OutputError
+
+    if path.exists() and not force:
+        raise OutputError("file exists (use --force to replace it)", path)
+    path.write_text(config_template(), encoding="utf-8")
+    typer.echo(f"configuration template: {path} (set datasets, then: insarfusion run {path})")
+
+
 def main(argv=None) -> int:
     """Console entry point: run the command, turn every failure into one line and an exit code.
 
@@ -336,10 +439,12 @@ def main(argv=None) -> int:
         naming the file, row/column or key); 1 for an unexpected failure; 128 + the signal
         number when interrupted (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
     """
-    held = _HeldConsole.install()
+    held = HeldConsole.install()
+    _state["held"] = held
     try:
-        with _signals_interrupt():
-            app(args=argv, standalone_mode=False)
+        with signals_interrupt():
+            app(args=hoist_global_flags(sys.argv[1:] if argv is None else argv),
+                standalone_mode=False)
     except InsarfusionError as exc:
         return _fail(held, f"error: {exc}", 2)
     except Interrupted as exc:
@@ -389,109 +494,6 @@ def _unexpected(held, exc: Exception) -> int:
     msg = " ".join(str(exc).split()) or type(exc).__name__
     return _fail(held, f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for "
                        "details)", 1)
-
-
-@contextlib.contextmanager
-def _signals_interrupt():
-    """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted` while in the block.
-
-    Raised in the main thread, it unwinds every context manager, so that the staging folder
-    of the output is removed. A second signal during that clean-up is ignored. Outside the
-    main thread (an embedding application) nothing is changed.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    signals = [getattr(signal, n) for n in names if hasattr(signal, n)]
-
-    def handler(signum, frame):
-        for sig in signals:
-            signal.signal(sig, signal.SIG_IGN)
-        raise Interrupted(signum)
-
-    previous = {}
-    for sig in signals:
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except (ValueError, OSError):  # pragma: no cover - not allowed here
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-class _HeldConsole(logging.Handler):
-    """Holds the console's log lines of the first seconds of a command.
-
-    A command that fails on its input fails within its first seconds (reading the config and
-    the data): its held lines are dropped, so that the error is the one line on stderr. Once
-    :data:`HOLD_S` seconds have passed since the first line (or :data:`HOLD_RECORDS` lines are
-    held), or the command succeeds, the held lines are written in order and later ones go
-    straight through.
-    ``run.log`` in the output gets every line as it happens, whatever is held here.
-    """
-
-    #: Seconds during which console lines are held.
-    HOLD_S = 5.0
-    #: Lines held at most before they are written anyway.
-    HOLD_RECORDS = 200
-
-    def __init__(self, target: logging.Handler):
-        super().__init__(target.level)
-        self.target = target
-        self.setFormatter(target.formatter)
-        self.start = time.monotonic()
-        self.records: list[logging.LogRecord] | None = []
-
-    @classmethod
-    def install(cls) -> _HeldConsole:
-        """Wrap the package logger's console handlers (set up by the command callback)."""
-        holder = cls(logging.NullHandler())
-        holder._hooked = False
-        _state["held"] = holder
-        return holder
-
-    def hook(self) -> None:
-        """Put this handler in place of the package logger's stderr handlers."""
-        for handler in list(logger.handlers):
-            if isinstance(handler, logging.StreamHandler) and \
-                    not isinstance(handler, logging.FileHandler):
-                logger.removeHandler(handler)
-                self.target = handler
-                self.setLevel(handler.level)
-                self.setFormatter(handler.formatter)
-                logger.addHandler(self)
-                break
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Hold ``record`` during the first seconds, else pass it to the console."""
-        if self.records is not None:
-            if not self.records:
-                self.start = time.monotonic()
-            self.records.append(record)
-            if (time.monotonic() - self.start > self.HOLD_S
-                    or len(self.records) >= self.HOLD_RECORDS):
-                self.flush_held()
-            return
-        self.target.handle(record)
-
-    def flush_held(self) -> None:
-        """Write the held lines and let later ones through."""
-        held, self.records = self.records or [], None
-        for record in held:
-            self.target.handle(record)
-
-    def drop_held(self) -> None:
-        """Drop the held lines (the command failed; its one-line error says why)."""
-        self.records = None
-
-    def close(self) -> None:
-        """Write what is held before the handler goes (the logger is being set up again)."""
-        self.flush_held()
-        super().close()
 
 
 if __name__ == "__main__":

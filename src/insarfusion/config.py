@@ -52,11 +52,12 @@ class _Strict(BaseModel):
 class DatasetConfig(_Strict):
     """One InSAR point dataset."""
 
-    name: str
-    path: Path
-    format: Literal["auto", "csv", "egms", "stamps", "mintpy", "multidefusion"] = "auto"
-    band: str | None = None
-    technique: str | None = None
+    name: str = Field(description="name used in tables, figures and file names")
+    path: Path = Field(description="the file (or folder) of points, relative to the config")
+    format: Literal["auto", "csv", "egms", "stamps", "mintpy", "multidefusion"] = Field(
+        "auto", description="reader; auto guesses it from the file")
+    band: str | None = Field(None, description="radar band (C, X, L), for the wavelength")
+    technique: str | None = Field(None, description="PSI or SBAS, for the tables")
     incidence: float | None = Field(None, gt=0, lt=90, description="degrees, if the file has none")
     heading: float | None = Field(None, ge=-360, le=360, description="degrees clockwise from north")
     options: dict = Field(default_factory=dict, description="reader-specific options")
@@ -65,14 +66,18 @@ class DatasetConfig(_Strict):
 class GnssConfig(_Strict):
     """GNSS stations: where they are, which ones reference the datasets."""
 
-    path: Path
-    format: Literal["auto", "tenv3", "tenv", "pos", "ecef", "csv"] = "auto"
+    path: Path = Field(description="a GNSS file or a folder of them, relative to the config")
+    format: Literal["auto", "tenv3", "tenv", "pos", "ecef", "csv"] = Field(
+        "auto", description="reader; auto guesses it from the files")
     reference: list[str] = Field(default_factory=list,
                                  description="stations that tie each dataset to the GNSS datum")
-    final_reference: str | None = None
-    radius_m: float = Field(100.0, gt=0)
-    stations: list[str] | None = None
-    offset_model: Literal["constant", "linear", "lowpass", "raw"] = "linear"
+    final_reference: str | None = Field(None,
+        description="station the fused products are tied to at the end")
+    radius_m: float = Field(100.0, gt=0,
+        description="points within this distance of a station stand for it, metres")
+    stations: list[str] | None = Field(None, description="stations to read; default every one")
+    offset_model: Literal["constant", "linear", "lowpass", "raw"] = Field(
+        "linear", description="how the dataset-GNSS offset is smoothed in time")
 
     @field_validator("reference", mode="before")
     @classmethod
@@ -92,17 +97,18 @@ class GnssConfig(_Strict):
 class ReferencePointConfig(_Strict):
     """Common reference area when there is no GNSS."""
 
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    radius_m: float = Field(100.0, gt=0)
+    lon: float = Field(ge=-180, le=180, description="longitude of the reference area, degrees")
+    lat: float = Field(ge=-90, le=90, description="latitude of the reference area, degrees")
+    radius_m: float = Field(100.0, gt=0, description="radius of the reference area, metres")
 
 
 class TimeConfig(_Strict):
     """The common epochs: spacing (days) and optional first and last date."""
 
-    step_days: int = Field(12, gt=0)
-    start: dt.date | None = None
-    end: dt.date | None = None
+    step_days: int = Field(12, gt=0, description="spacing of the common epochs, days")
+    start: dt.date | None = Field(None,
+        description="first epoch; default the datasets' common start")
+    end: dt.date | None = Field(None, description="last epoch; default the datasets' common end")
 
     @field_validator("end")
     @classmethod
@@ -122,24 +128,27 @@ class TimeConfig(_Strict):
 class LSTMConfig(_Strict):
     """LSTM temporal resampler (paper Table 2)."""
 
-    layers: int = Field(3, ge=1)
-    units: int = Field(50, ge=1)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    recurrent_dropout: float = Field(0.2, ge=0, lt=1)
-    learning_rate: float = Field(0.008, gt=0)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(86, ge=1)
-    patience: int = Field(10, ge=1)
-    max_train_series: int = Field(2000, ge=1)
+    layers: int = Field(3, ge=1, description="LSTM layers")
+    units: int = Field(50, ge=1, description="units per layer")
+    dropout: float = Field(0.2, ge=0, lt=1, description="dropout between layers")
+    recurrent_dropout: float = Field(0.2, ge=0, lt=1, description="dropout on the recurrent state")
+    learning_rate: float = Field(0.008, gt=0, description="Adam learning rate")
+    batch_size: int = Field(32, ge=1, description="series per training batch")
+    epochs: int = Field(86, ge=1, description="training epochs at most")
+    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
+    max_train_series: int = Field(2000, ge=1,
+        description="series the network is trained on at most")
     bidirectional: bool = Field(True, description="bidirectional layers (the paper's are not)")
 
 
 class TemporalConfig(_Strict):
     """Temporal resampling onto the common epochs."""
 
-    method: Literal["lstm", "linear", "pchip", "auto"] = "lstm"
-    lstm: LSTMConfig = Field(default_factory=LSTMConfig)
-    holdout_fraction: float = Field(0.1, gt=0, lt=0.5)
+    method: Literal["lstm", "linear", "pchip", "auto"] = Field(
+        "lstm", description="resampler; auto takes the best on held-out epochs")
+    lstm: LSTMConfig = Field(default_factory=LSTMConfig, description="the LSTM resampler")
+    holdout_fraction: float = Field(0.1, gt=0, lt=0.5,
+        description="share of epochs held out to score the resamplers")
 
     def estimator_params(self, method: str) -> dict:
         """Parameters of ``method``'s resampler, under the estimator's own names."""
@@ -150,15 +159,15 @@ class TemporalConfig(_Strict):
 class CNNConfig(_Strict):
     """CNN spatial fusion (paper Table 3)."""
 
-    conv_layers: int = Field(3, ge=1)
-    filters: int = Field(64, ge=1)
-    kernel_size: int = Field(5, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(100, ge=1)
-    patience: int = Field(10, ge=1)
-    patch_size: int = Field(64, ge=8)
+    conv_layers: int = Field(3, ge=1, description="convolutional layers (3 only)")
+    filters: int = Field(64, ge=1, description="filters per layer")
+    kernel_size: int = Field(5, ge=1, description="kernel side, cells (odd)")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout after each layer")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate")
+    batch_size: int = Field(32, ge=1, description="patches per training batch")
+    epochs: int = Field(100, ge=1, description="training epochs at most")
+    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
+    patch_size: int = Field(64, ge=8, description="patch side, cells (a multiple of 4)")
     n_patches: int = Field(320, ge=10, description="training patches, split 80/10/10")
     mc_samples: int = Field(8, ge=0, description="MC-dropout passes for the uncertainty")
     max_train_seconds: float | None = Field(
@@ -215,14 +224,17 @@ class KrigingConfig(_Strict):
 class SpatialConfig(_Strict):
     """Spatial fusion onto the grid (cell size in metres) and its baselines."""
 
-    method: Literal["cnn", "nearest", "idw", "kriging", "linear"] = "cnn"
-    cell_size_m: float | Literal["auto"] = 20.22
-    cnn: CNNConfig = Field(default_factory=CNNConfig)
+    method: Literal["cnn", "nearest", "idw", "kriging", "linear"] = Field(
+        "cnn", description="fusion method of the main product")
+    cell_size_m: float | Literal["auto"] = Field(
+        20.22, description="grid cell, metres; auto chooses it by block cross-validation")
+    cnn: CNNConfig = Field(default_factory=CNNConfig, description="the CNN fusion")
     baselines: list[Literal["nearest", "idw", "kriging", "linear"]] = Field(
         default_factory=lambda: ["nearest", "kriging", "idw", "linear"],
         description="classic methods run on the same inputs for comparison (Table 7)")
-    idw: IDWConfig = Field(default_factory=IDWConfig)
-    kriging: KrigingConfig = Field(default_factory=KrigingConfig)
+    idw: IDWConfig = Field(default_factory=IDWConfig, description="the inverse-distance baseline")
+    kriging: KrigingConfig = Field(default_factory=KrigingConfig,
+        description="the kriging baseline")
     cell_size_candidates_m: list[float] = Field(default_factory=lambda: [10.0, 20.22, 40.0, 60.0],
                                                 min_length=1,
                                                 description="tried when cell_size_m is auto")
@@ -315,9 +327,9 @@ def _projected_crs(v):
 class DecompositionCompareConfig(_Strict):
     """Independent east and up products to compare the decomposition with (e.g. EGMS L3)."""
 
-    east: Path | None = None
-    up: Path | None = None
-    format: Literal["auto", "csv", "egms"] = "auto"
+    east: Path | None = Field(None, description="east product to compare with")
+    up: Path | None = Field(None, description="up product to compare with")
+    format: Literal["auto", "csv", "egms"] = Field("auto", description="reader of the two products")
 
 
 class DecompositionConfig(_Strict):
@@ -326,9 +338,10 @@ class DecompositionConfig(_Strict):
     cell_size_m: float = Field(100.0, gt=0, description="grid cell, metres")
     crs: str | None = Field(None, description="grid CRS; default the run's crs (or UTM)")
     step_days: int | None = Field(None, gt=0, description="epoch spacing; default time.step_days")
-    resampler: Literal["linear", "pchip"] = "linear"
+    resampler: Literal["linear", "pchip"] = Field("linear", description="temporal resampler")
     min_points: int = Field(1, ge=1, description="points of each geometry a cell needs")
-    compare: DecompositionCompareConfig | None = None
+    compare: DecompositionCompareConfig | None = Field(
+        None, description="independent east/up products to compare with")
 
     @field_validator("crs")
     @classmethod
@@ -348,19 +361,28 @@ class DecompositionConfig(_Strict):
 class Config(_Strict):
     """A whole run."""
 
-    crs: str | None = None
-    datasets: list[DatasetConfig] = Field(min_length=1)
-    primary: str | None = None
-    projection: Literal["vector", "paper", "calibrated"] = "paper"
-    gnss: GnssConfig | None = None
-    reference_point: ReferencePointConfig | None = None
-    time: TimeConfig = Field(default_factory=TimeConfig)
-    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
-    spatial: SpatialConfig = Field(default_factory=SpatialConfig)
-    validation: ValidationConfig = Field(default_factory=ValidationConfig)
-    seed: int = 0
-    truth: Path | None = None
-    decomposition: DecompositionConfig | None = None
+    crs: str | None = Field(None,
+        description="working projected CRS; default the UTM zone of the data")
+    datasets: list[DatasetConfig] = Field(min_length=1, description="the InSAR point datasets")
+    primary: str | None = Field(None,
+        description="dataset whose LOS the products are in; default the first")
+    projection: Literal["vector", "paper", "calibrated"] = Field(
+        "paper", description="how datasets are projected onto the primary LOS")
+    gnss: GnssConfig | None = Field(None,
+        description="GNSS stations; without them a common reference area")
+    reference_point: ReferencePointConfig | None = Field(
+        None, description="reference area without GNSS; default where the datasets overlap best")
+    time: TimeConfig = Field(default_factory=TimeConfig, description="the common epochs")
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig,
+        description="temporal resampling")
+    spatial: SpatialConfig = Field(default_factory=SpatialConfig, description="spatial fusion")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig,
+        description="checks beyond the stations")
+    seed: int = Field(0, description="random seed (same seed, same products on CPU)")
+    truth: Path | None = Field(None,
+        description="NetCDF of the true displacement (simulated cases)")
+    decomposition: DecompositionConfig | None = Field(None, description="east-up "
+                                                      "decomposition (insarfusion decompose)")
 
     @field_validator("crs")
     @classmethod

@@ -154,8 +154,10 @@ def _bracket(centres, at, outside):
         Cell centres along the axis, ascending or descending.
     at : ndarray, shape (n,)
         Coordinates of the points along the axis.
-    outside : {"nan", "edge"}
-        Whether points beyond the outermost centres are marked outside or clamped.
+    outside : {"nan", "edge", "cell"}
+        Whether points beyond the outermost centres are marked outside or clamped
+        (``"cell"``: clamped within the outer cells, half a cell beyond the outermost
+        centres, marked outside beyond).
 
     Returns
     -------
@@ -166,13 +168,17 @@ def _bracket(centres, at, outside):
     nearest : ndarray of int, shape (n,)
         Index of the nearest cell (ties go to the higher coordinate).
     beyond : ndarray of bool, shape (n,)
-        Points beyond the outermost centres (all False with ``"edge"``).
+        Points beyond the outermost centres (all False with ``"edge"``; beyond the outer
+        cells' edges with ``"cell"``).
     """
     descending = centres.size > 1 and centres[0] > centres[-1]
     ascending = centres[::-1] if descending else centres
     beyond = (at < ascending[0]) | (at > ascending[-1])
     if outside == "edge":
         beyond[:] = False
+    elif outside == "cell":  # only beyond the outer cells' edges, half a cell out
+        half = abs(float(ascending[1] - ascending[0])) / 2 if ascending.size > 1 else np.inf
+        beyond = (at < ascending[0] - half) | (at > ascending[-1] + half)
     at = np.clip(at, ascending[0], ascending[-1])
     low = np.clip(np.searchsorted(ascending, at, side="right") - 1, 0,
                   max(ascending.size - 2, 0))
@@ -187,13 +193,14 @@ def _bracket(centres, at, outside):
     return low, high, 1.0 - weight_high, weight_high, nearest, beyond
 
 
-def sample(field: xr.DataArray, x, y, outside="nan", fallback=None) -> np.ndarray:
+def sample(field: xr.DataArray, x, y, outside="nan", fallback=None,
+           nan="propagate") -> np.ndarray:
     """Bilinear samples of a gridded field at points.
 
     The four cell centres around each point are weighted bilinearly, as
     :class:`scipy.interpolate.RegularGridInterpolator` does; a cell of weight zero does not
     count (a point on a cell centre takes that cell's value, whatever its neighbours). A point
-    is NaN where a cell of non-zero weight is NaN. Only the rows and columns around the points
+    is NaN where a cell of non-zero weight is NaN (unless ``nan="skip"``). Only the rows and columns around the points
     are read, so a field opened lazily (Dask, NetCDF) is not loaded whole.
 
     Parameters
@@ -203,12 +210,17 @@ def sample(field: xr.DataArray, x, y, outside="nan", fallback=None) -> np.ndarra
         (e.g. ``time``); mm.
     x, y : array_like, shape (n,)
         Points, metres.
-    outside : {"nan", "edge"}
+    outside : {"nan", "edge", "cell"}
         Points beyond the outermost cell centres: NaN, or the value at the nearest point of
-        the edge (the coordinates are clamped).
+        the edge (the coordinates are clamped); ``"cell"``: clamped within the outer cells
+        (half a cell beyond the outermost centres, the grid's own extent), NaN beyond.
     fallback : {None, "nearest"}
         ``"nearest"``: where the bilinear value is NaN, the nearest cell's value (which may
         be NaN too).
+    nan : {"propagate", "skip"}
+        ``"propagate"``: a NaN cell of non-zero weight makes the point NaN. ``"skip"``: NaN
+        cells are left out and the others re-weighted, so a point next to an empty cell
+        still gets a value (NaN only where every cell of non-zero weight is NaN).
 
     Returns
     -------
@@ -216,10 +228,12 @@ def sample(field: xr.DataArray, x, y, outside="nan", fallback=None) -> np.ndarra
         ``(n,)`` for a ``(y, x)`` field, ``(n, n_time)`` for a ``(time, y, x)`` one, mm; NaN
         at points with a NaN coordinate.
     """
-    if outside not in ("nan", "edge"):
-        raise ValueError(f"outside must be 'nan' or 'edge', got {outside!r}")
+    if outside not in ("nan", "edge", "cell"):
+        raise ValueError(f"outside must be 'nan', 'edge' or 'cell', got {outside!r}")
     if fallback not in (None, "nearest"):
         raise ValueError(f"fallback must be None or 'nearest', got {fallback!r}")
+    if nan not in ("propagate", "skip"):
+        raise ValueError(f"nan must be 'propagate' or 'skip', got {nan!r}")
     x = np.atleast_1d(np.asarray(x, dtype=float)).ravel()
     y = np.atleast_1d(np.asarray(y, dtype=float)).ravel()
     field = field.transpose(..., "y", "x")
@@ -236,12 +250,20 @@ def sample(field: xr.DataArray, x, y, outside="nan", fallback=None) -> np.ndarra
                                                  ("near", xnear))}
     extra = (None,) * (window.ndim - 2)
     out = np.zeros((x.size,) + window.shape[2:])
+    total = np.zeros_like(out)
     # summed in RegularGridInterpolator's order, so the numbers are the same
     for row, wy in (("low", wy_low), ("high", wy_high)):
         for col, wx in (("low", wx_low), ("high", wx_high)):
             weight = (wy * wx)[(slice(None),) + extra]
             values = window[r[row], c[col]]
+            if nan == "skip":
+                weight = np.where(np.isfinite(values), weight, 0.0)
+                values = np.where(weight > 0, values, 0.0)
+                total = total + weight
             out = out + np.where(weight > 0, values, 0.0) * weight
+    if nan == "skip":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(total > 1e-12, out / total, np.nan)
     out[ybeyond | xbeyond] = np.nan
     if fallback == "nearest":
         out = np.where(np.isfinite(out), out, window[r["near"], c["near"]])

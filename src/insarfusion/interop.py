@@ -1,15 +1,16 @@
 """The products that other tools open, written from what a run has (beyond the paper).
 
-Two calls, made by the pipeline after :func:`insarfusion.products.write_run_products`:
+Two calls, made by the pipeline's products and report stages:
 
-* :func:`write_interop_products` (after the products stage): ``geometry.tif``,
-  ``support.tif``, ``data_mask.tif`` (:mod:`insarfusion.gridinfo`), ``points.gpkg`` with its
+* :func:`write_interop_products` (by :func:`insarfusion.products.write_run_products`):
+  ``geometry.tif``, ``support.tif``, ``data_mask.tif`` (:mod:`insarfusion.gridinfo`), ``points.gpkg`` with its
   per-date fields and the ``fused`` layer, and ``mintpy/timeseries.h5``, ``velocity.h5``,
   ``geometryGeo.h5`` (:mod:`insarfusion.mintpy_export`);
 * :func:`write_view_products` (after validation, which makes the GNSS series in the product's
   LOS): ``gnss_los.csv`` and ``viewer.html`` (:mod:`insarfusion.tools.viewer`).
 
-:func:`primary_geometry` and :func:`run_metadata` give the metadata every file carries.
+:func:`primary_geometry`, :func:`run_reference` and :func:`run_metadata` give the metadata every
+file carries.
 """
 
 from __future__ import annotations
@@ -64,6 +65,49 @@ def run_metadata(datasets: dict, primary: str, *, method=None, temporal_method=N
         reference_station=reference_station, reference_area=reference_area,
         reference_date=reference_date, crs=crs,
         primary_band=band or None, **extra)
+
+
+def run_reference(cfg, gnss, datasets: dict, primary: str) -> dict:
+    """The reference of a run's products, for their metadata and the MintPy files.
+
+    Parameters
+    ----------
+    cfg : insarfusion.config.Config
+        The run's configuration (``gnss.reference``, ``gnss.final_reference``,
+        ``reference_point``).
+    gnss : xarray.Dataset or None
+        The run's GNSS (station ``lon``/``lat``).
+    datasets : dict
+        The referenced point datasets (their ``datum`` attribute).
+    primary : str
+        Name of the primary dataset.
+
+    Returns
+    -------
+    dict
+        ``station``: the station(s) the products are tied to (the final reference when there
+        is one), or None; ``area``: the reference area without GNSS, or None; ``place``:
+        ``{"lon", "lat", "name"}`` of a single reference station or of the configured
+        reference point (MintPy's ``REF_LAT``/``REF_LON``), or None.
+    """
+    g = cfg.gnss
+    stations = []
+    if g is not None:
+        stations = [g.final_reference] if g.final_reference else list(g.reference)
+    if stations:
+        place = None
+        if len(stations) == 1 and gnss is not None and stations[0] in gnss["station"].values:
+            at = gnss.sel(station=stations[0])
+            lon, lat = float(at["lon"]), float(at["lat"])
+            if np.isfinite(lon) and np.isfinite(lat):
+                place = {"lon": lon, "lat": lat, "name": stations[0]}
+        return {"station": ", ".join(stations), "area": None, "place": place}
+    point = cfg.reference_point
+    area = datasets[primary].attrs.get("datum") or (
+        None if point is None else {"lon": point.lon, "lat": point.lat,
+                                    "radius_m": point.radius_m})
+    place = None if point is None else {"lon": point.lon, "lat": point.lat}
+    return {"station": None, "area": area, "place": place}
 
 
 def write_interop_products(out, *, cubes: dict, grid, datasets: dict, primary: str, crs,
@@ -161,10 +205,8 @@ def write_view_products(out, *, gnss=None, stations=(), gnss_series=None, epochs
     Returns
     -------
     dict
-        ``{name: path}`` of the files written.
+        ``{"gnss_los": path, "viewer": path}``, those written.
     """
-    from .tools.viewer import write_viewer
-
     out = Path(out)
     files = {}
     if gnss is not None and gnss_series is not None and len(stations):
@@ -173,5 +215,7 @@ def write_view_products(out, *, gnss=None, stations=(), gnss_series=None, epochs
         files["gnss_los"] = write_gnss_los(out / "gnss_los.csv", gnss_series, list(stations),
                                            epochs, x, y, crs)
     if viewer:
+        from .tools.viewer import write_viewer
+
         files["viewer"] = write_viewer(out)
     return files

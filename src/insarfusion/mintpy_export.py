@@ -39,6 +39,7 @@ import xarray as xr
 from .conventions import as_days, azimuth_angle_from_heading
 from .crs import lonlat_to_xy, parse_crs, xy_to_lonlat
 from .errors import InputError
+from .io.mintpy import hdf5_attrs
 
 #: Metres per millimetre.
 M_PER_MM = 1e-3
@@ -140,7 +141,7 @@ def _orbit_attrs(wavelength_m=None, orbit_direction=None, heading=None) -> dict:
 
 def _write(path, datasets: dict, attrs: dict, units: dict) -> Path:
     """Write root-level datasets and text attributes atomically."""
-    from .products import _atomic_file
+    from .products.output import atomic_file as _atomic_file
 
     with _atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         for name, data in datasets.items():
@@ -200,7 +201,7 @@ def write_timeseries_h5(path, cube, crs, *, ref_date=None, reference=None, wavel
     -------
     pathlib.Path
     """
-    from .products import _as_cube
+    from .products.metadata import as_cube as _as_cube
 
     cube = _as_cube(cube)
     days = as_days(cube["time"].values)
@@ -364,18 +365,6 @@ def write_mintpy(out_dir, cube, grid, crs, *, velocity=None, velocity_std=None, 
     return files
 
 
-def _decoded_attrs(obj) -> dict:
-    out = {}
-    for key, value in obj.attrs.items():
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        elif isinstance(value, np.ndarray) and value.size == 1:
-            value = value.item()
-            value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        out[str(key)] = value
-    return out
-
-
 def _coordinates(attrs: dict, shape, label):
     """(y, x) coordinates and CRS text of a MintPy grid, or row/column numbers."""
     length, width = shape
@@ -433,7 +422,7 @@ def read_mintpy_velocity(path, dataset="velocity") -> xr.DataArray:
         data = f[dataset]
         if data.ndim != 2:
             raise InputError(f"dataset {dataset!r} is {data.ndim}-D, expected (y, x)", label)
-        attrs = {**_decoded_attrs(f), **_decoded_attrs(data)}
+        attrs = {**hdf5_attrs(f), **hdf5_attrs(data)}
         values = np.asarray(data[()], dtype=float)
     unit = str(attrs.get("UNIT", "m/year")).strip().lower()
     if unit not in _VELOCITY_UNITS:

@@ -197,13 +197,24 @@ def _final_reference(state: RunState) -> None:
 
 
 def run_products(state: RunState) -> None:
-    """Write the displacement cubes, the velocity maps and the referenced points."""
-    from . import products
+    """Write every product of the run, each carrying the run's metadata.
 
+    The displacement cubes, the velocity maps, the per-cell geometry, support and mask
+    rasters, the points with their per-date series and the fused layer, and the MintPy files
+    (:func:`insarfusion.products.write_run_products`).
+    """
+    from . import interop, products
+
+    primary = state.inputs.primary
+    ref = interop.run_reference(state.cfg, state.inputs.gnss, state.datasets, primary)
+    meta = interop.run_metadata(state.datasets, primary, method=state.cfg.spatial.method,
+                                temporal_method=state.temporal_method,
+                                reference_station=ref["station"], reference_area=ref["area"],
+                                reference_date=state.epochs[0], crs=state.inputs.crs)
     products.write_run_products(state.out, state.products, state.product_std,
                                 state.velocity, state.grid, state.datasets, state.inputs.crs,
-                                attrs={"method": state.cfg.spatial.method,
-                                       "temporal_method": state.temporal_method})
+                                attrs=meta, primary=primary, reference=ref["place"],
+                                ref_date=state.epochs[0])
 
 
 def run_validate(state: RunState) -> None:
@@ -238,11 +249,21 @@ def run_validate(state: RunState) -> None:
 
 
 def run_report(state: RunState) -> None:
-    """Tables, figures and ``report.html`` (unless the run was asked for none)."""
+    """Tables, figures and ``report.html`` (unless asked for none), then the viewer.
+
+    The files that need the validation come last: ``gnss_los.csv`` (the scored stations in
+    the product's LOS and datum) and ``viewer.html``.
+    """
     if state.report:
         from .report import write_report
 
         write_report(state, state.out)
+    from .interop import write_view_products
+
+    write_view_products(state.out, gnss=state.inputs.gnss,
+                        stations=state.validation.get("stations", []),
+                        gnss_series=state.gnss_series, epochs=state.epochs,
+                        crs=state.inputs.crs)
 
 
 def _dataset_truth(state: RunState, name: str):

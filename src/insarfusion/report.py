@@ -101,8 +101,148 @@ def temporal_table(validation: dict) -> pd.DataFrame | None:
     return df
 
 
-def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
-    """Write every table as ``tables/<name>.csv`` and ``tables/<name>.md``."""
+#: Readable headers of the tables' JSON keys (other keys: :func:`human_header`).
+HEADERS = {"rmse_mm": "RMSE (mm)", "coverage": "share of points predicted",
+           "block_m": "block side (m)", "heldout_rmse_mm": "held-out RMSE (mm)",
+           "n_heldout": "held-out values", "truth_rmse_mm": "RMSE against the truth (mm)",
+           "field_rmse_mm": "RMSE everywhere (mm)",
+           "field_pattern_rmse_mm": "RMSE without each epoch's offset (mm)"}
+
+#: Units told by the end of a key.
+_UNITS = (("_mm_yr", "mm/yr"), ("_pct", "%"), ("_mm", "mm"), ("_m", "m"), ("_s", "s"))
+
+#: The tables of scores at the stations, a summary row last.
+_SCORED_AT_STATIONS = ("velocity", "cross_correlation", "timeseries_rmse",
+                       "loso_velocity_error", "loso_timeseries_rmse")
+
+#: Label of a single dataset's score at a station beyond its support radius.
+NOT_COVERED = "not covered"
+
+
+def human_header(key) -> str:
+    """A table header for a JSON key: ``velocity_rmse_mm_yr`` → ``velocity RMSE (mm/yr)``."""
+    if key in HEADERS:
+        return HEADERS[key]
+    text, unit = str(key), ""
+    for suffix, name in _UNITS:
+        if text.endswith(suffix):
+            text, unit = text[:-len(suffix)], name
+            break
+    words = text.replace("_", " ").replace("rmse", "RMSE")
+    if words.startswith("n "):
+        words = "number of " + words[2:]
+    return f"{words} ({unit})" if unit else words
+
+
+def _is_count(column) -> bool:
+    name = str(column)
+    return name.startswith("n_") or name in ("folds", "count", "cells", "points", "epochs")
+
+
+def _cell(value, count: bool) -> str:
+    """One cell as text: counts as integers, other numbers with two decimals."""
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value) or np.isinf(float(value)):
+        return "–"
+    if count or isinstance(value, (int, np.integer)):
+        return str(int(round(float(value))))
+    return f"{float(value):.2f}"
+
+
+def for_people(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as text for the report: human headers, counts as integers, 2 decimals."""
+    shown = pd.DataFrame({human_header(c): [_cell(v, _is_count(c)) for v in df[c]]
+                          for c in df.columns}, index=df.index)
+    shown.index.names = [human_header(n) if n else n for n in df.index.names]
+    return shown
+
+
+def station_coverage(validation: dict, datasets: dict, gnss) -> pd.DataFrame | None:
+    """Distance (m) from each scored station to each single dataset's nearest point.
+
+    Parameters
+    ----------
+    validation : dict
+        The validation (its ``stations``).
+    datasets : dict
+        ``{name: point dataset}`` of the run (``x``, ``y`` in metres).
+    gnss : xarray.Dataset or None
+        The run's GNSS (station ``x``, ``y`` in the same CRS).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Stations as rows, datasets as columns, metres (rounded); None without stations.
+    """
+    from scipy.spatial import cKDTree
+
+    stations = list(validation.get("stations") or [])
+    if not stations or gnss is None or not datasets:
+        return None
+    sub = gnss.sel(station=stations)
+    places = np.column_stack([sub["x"].values, sub["y"].values]).astype(float)
+    columns = {}
+    for name, ds in datasets.items():
+        tree = cKDTree(np.column_stack([ds["x"].values, ds["y"].values]))
+        distance = np.full(len(stations), np.nan)
+        ok = np.isfinite(places).all(axis=1)
+        distance[ok] = tree.query(places[ok])[0]
+        columns[name] = pd.array(np.round(distance), dtype="Int64")
+    return pd.DataFrame(columns, index=pd.Index(stations, name="station"))
+
+
+def mark_uncovered(tables: dict, validation: dict, coverage: pd.DataFrame | None,
+                   radius_m: float) -> dict:
+    """The station tables with each single dataset's scores beyond ``radius_m`` left out.
+
+    A dataset's cell at a station farther than ``radius_m`` from its nearest point reads
+    :data:`NOT_COVERED`, and its summary row (RMSE of the velocity error, or mean) is taken
+    over the stations it covers. Tables and columns without coverage are returned as given.
+    """
+    if coverage is None:
+        return tables
+    gnss = {s: g.get("velocity_mm_yr") for s, g in validation.get("gnss", {}).items()}
+    out = {}
+    for key, df in tables.items():
+        if key not in _SCORED_AT_STATIONS:
+            out[key] = df
+            continue
+        df = df.astype(object)
+        summary = df.index[-1]
+        for name in (c for c in coverage.columns if c in df.columns):
+            far = [s for s in coverage.index
+                   if s in df.index and not pd.isna(coverage.loc[s, name])
+                   and coverage.loc[s, name] > radius_m]
+            if not far:
+                continue
+            near = [s for s in df.index[:-1] if s not in far]
+            values = np.array([np.nan if df.loc[s, name] is None else float(df.loc[s, name])
+                               for s in near], dtype=float)
+            if key == "velocity":
+                errors = values - np.array([np.nan if gnss.get(s) is None else gnss[s]
+                                            for s in near], dtype=float)
+                value = np.sqrt(np.nanmean(errors**2)) if np.isfinite(errors).any() else None
+            elif key == "loso_velocity_error":
+                value = np.sqrt(np.nanmean(values**2)) if np.isfinite(values).any() else None
+            else:
+                value = np.nanmean(values) if np.isfinite(values).any() else None
+            df.loc[far, name] = NOT_COVERED
+            df.loc[summary, name] = value
+        out[key] = df
+    return out
+
+
+def write_tables(validation: dict, out: Path, coverage=None,
+                 radius_m=None) -> dict[str, pd.DataFrame]:
+    """Write every table as ``tables/<name>.csv`` and ``tables/<name>.md``.
+
+    The CSV files hold the validation's values under its keys; the Markdown files (and the
+    returned tables, for the page) read as :func:`for_people`: human headers, counts as
+    integers, and with ``coverage`` (:func:`station_coverage`) and ``radius_m`` a single
+    dataset's scores at stations beyond its support radius listed as not covered
+    (:func:`mark_uncovered`), the distances themselves as the table ``station_coverage``.
+    """
     out = Path(out) / "tables"
     out.mkdir(parents=True, exist_ok=True)
     tables = dict(station_tables(validation))
@@ -114,10 +254,18 @@ def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
                      ("temporal", temporal_table(validation))):
         if df is not None:
             tables[name] = df
+    if coverage is not None:
+        tables["station_coverage"] = coverage
+    shown = {}
     for name, df in tables.items():
         df.to_csv(out / f"{name}.csv")
-        (out / f"{name}.md").write_text(df.to_markdown(floatfmt=".2f") + "\n")
-    return tables
+    if coverage is not None and radius_m is not None:
+        tables = mark_uncovered(tables, validation, coverage, radius_m)
+    for name, df in tables.items():
+        shown[name] = for_people(df)
+        (out / f"{name}.md").write_text(
+            shown[name].to_markdown(disable_numparse=True, stralign="right") + "\n")
+    return shown
 
 
 # --------------------------------------------------------------------------- figures
@@ -340,6 +488,21 @@ def reading(validation: dict) -> list[str]:
     return lines
 
 
+def coverage_reading(coverage: pd.DataFrame | None, radius_m) -> list[str]:
+    """A sentence naming every dataset not scored at a station (beyond ``radius_m``)."""
+    if coverage is None or radius_m is None:
+        return []
+    far = [f"{name} at {station} ({coverage.loc[station, name]:.0f} m)"
+           for name in coverage.columns for station in coverage.index
+           if not pd.isna(coverage.loc[station, name])
+           and coverage.loc[station, name] > radius_m]
+    if not far:
+        return []
+    return [f"Not covered, more than {radius_m:g} m from the dataset's nearest point: "
+            + ", ".join(far) + "; those station scores are left out of the dataset's columns "
+            "and summary rows in the tables below (validation.json keeps them)."]
+
+
 def write_report(state, out) -> Path:
     """Write ``figures/*.png``, ``tables/*`` and ``report.html`` into ``out``."""
     out = Path(out)
@@ -357,7 +520,9 @@ def write_report(state, out) -> Path:
         figures.append(("Uncertainty of the fused product", figdir / "uncertainty.png"))
     if fig_differences(state, figdir / "differences.png"):
         figures.append(("Differences between methods", figdir / "differences.png"))
-    tables = write_tables(state.validation, out)
+    radius = state.cfg.gnss.radius_m if state.cfg.gnss is not None else None
+    coverage = station_coverage(state.validation, state.datasets, state.inputs.gnss)
+    tables = write_tables(state.validation, out, coverage=coverage, radius_m=radius)
     titles = {"velocity": "Velocity at GNSS stations, mm/yr (Table 4)",
               "cross_correlation": "Cross-correlation with GNSS, % (Table 5)",
               "timeseries_rmse": "Time-series RMSE w.r.t. GNSS, mm (Tables 6–7)",
@@ -366,17 +531,20 @@ def write_report(state, out) -> Path:
               "loso_timeseries_rmse": "Leave one station out: time-series RMSE, mm",
               "truth": "Error against the simulated truth",
               "holdout_blocks": "Held-out spatial blocks of input points (mm)",
-              "temporal": "Temporal resampling, held-out epochs (mm)"}
+              "temporal": "Temporal resampling, held-out epochs (mm)",
+              "station_coverage": "Distance from each station to each dataset's nearest "
+                                  f"point, m (beyond {radius} m a dataset is not scored "
+                                  "there: not covered)"}
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>insarfusion report"
              "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 6px;"
              "text-align:right}img{max-width:100%}</style></head><body>",
              "<h1>insarfusion report</h1>"]
-    parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>"
-                                  for s in reading(state.validation)) + "</ul>")
+    sentences = reading(state.validation) + coverage_reading(coverage, radius)
+    parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>")
     for name, df in tables.items():
         parts.append(f"<h2>{html.escape(titles.get(name, name))}</h2>")
-        parts.append(df.to_html(float_format=lambda v: f"{v:.2f}", na_rep="–"))
+        parts.append(df.to_html(na_rep="–"))
     for title, path in figures:
         parts.append(f"<h2>{html.escape(title)}</h2>{_img(path)}")
     parts.append("</body></html>")

@@ -38,7 +38,7 @@ COHERENCE_NAMES = ("temporalCoherence.h5", "geo_temporalCoherence.h5")
 _BLOCK_BYTES = 256 * 2**20
 
 
-def _attrs(obj) -> dict:
+def hdf5_attrs(obj) -> dict:
     """HDF5 attributes as plain Python values (bytes decoded, one-element arrays unpacked)."""
     out = {}
     for key, value in obj.attrs.items():
@@ -50,6 +50,9 @@ def _attrs(obj) -> dict:
                 value = value.decode("utf-8", "replace")
         out[str(key)] = value
     return out
+
+
+_attrs = hdf5_attrs
 
 
 def _number(attrs: dict, key: str, label, default=None):

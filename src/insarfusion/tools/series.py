@@ -4,7 +4,7 @@
 
 * ``displacement.nc`` (column ``synergic``; ``synergic_std`` where it has a std) and every
   baseline ``displacement_<method>.nc`` (column ``<method>``), sampled bilinearly (NaN-aware,
-  :func:`insarfusion.sampling.sample_bilinear`) at the place transformed into the products'
+  :func:`insarfusion.grid.sample` with ``nan="skip"``) at the place transformed into the products'
   CRS; only the 2 x 2 cells around the place are read;
 * the nearest input point of each dataset in ``points.gpkg`` (its ``DYYYYMMDD`` fields;
   column ``<dataset>_point``) when it lies within ``point_radius_m``;
@@ -25,8 +25,8 @@ import xarray as xr
 
 from ..crs import lonlat_to_xy, parse_crs
 from ..errors import InputError
+from ..grid import sample
 from ..products import field_dates
-from ..sampling import bilinear_weights, sample_bilinear
 
 #: The main product's file and its column name.
 MAIN_FILE = "displacement.nc"
@@ -68,20 +68,10 @@ def product_crs(ds: xr.Dataset) -> str:
 def _sample_product(path: Path, x: float, y: float) -> dict:
     """Series (mm) of each displacement variable of one product at a place."""
     with xr.open_dataset(path, decode_coords="all") as ds:
-        xc, yc = ds["x"].values, ds["y"].values
-        rows, cols, weights = bilinear_weights(xc, yc, [x], [y])
         out = {"time": ds["time"].values}
         for name in ("displacement", "displacement_std"):
-            if name not in ds:
-                continue
-            if not weights.any():
-                out[name] = np.full(ds.sizes["time"], np.nan)
-                continue
-            r0, r1 = int(rows.min()), int(rows.max())
-            c0, c1 = int(cols.min()), int(cols.max())
-            window = ds[name].transpose("time", "y", "x").isel(
-                y=slice(r0, r1 + 1), x=slice(c0, c1 + 1)).load()
-            out[name] = sample_bilinear(window, [x], [y])[0]
+            if name in ds:
+                out[name] = sample(ds[name], [x], [y], outside="cell", nan="skip")[0]
     return out
 
 

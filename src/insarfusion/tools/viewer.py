@@ -238,7 +238,7 @@ def write_viewer(out_dir, path=None, max_values=5_000_000, max_point_values=2_00
     pathlib.Path
         The page.
     """
-    from ..products import _atomic_file
+    from ..products.output import atomic_file as _atomic_file
 
     data = viewer_data(out_dir, max_values=max_values, max_point_values=max_point_values)
     target = Path(path) if path is not None else Path(out_dir) / "viewer.html"
