@@ -8,6 +8,7 @@
 * :func:`threads` — torch's CPU thread count inside a block, restored after;
 * :func:`seeded` — a block whose torch random draws (initial weights, dropout) come from a
   seed and leave the global generator as it was;
+* :func:`optimiser_step` — one optimisation step on a batch's loss;
 * :func:`train_early_stopping` — the one training loop: epochs until the validation loss has
   not improved for ``patience`` epochs (or a wall-clock budget is spent), the best weights
   kept, and the history both estimators report (``history_``).
@@ -124,6 +125,14 @@ def seeded(seed, device=None):
     with torch.random.fork_rng(devices=forked):
         torch.manual_seed(int(seed))
         yield
+
+
+def optimiser_step(optimiser, loss) -> float:
+    """One optimisation step on ``loss`` (gradients cleared first); the loss as a float."""
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
 
 
 def _best_state(network):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..log import logger
-from ..torchutil import import_torch, train_early_stopping
+from ..torchutil import import_torch, optimiser_step, train_early_stopping
 from .network import features
 
 #: Fewest training patches in an epoch (where the training set has them): two batches of 32.
@@ -247,10 +247,7 @@ def train_network(net, patches, rng, cnn):
             augment = (int(rng.integers(4)), bool(rng.integers(2)))
             loss, _ = patch_loss(net, patches.batch(shuffled[chunk], hidden[chunk], augment),
                                  cnn.visible_weight)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            running += float(loss.detach())
+            running += optimiser_step(optimiser, loss)
             steps += 1
         return running / max(steps, 1)
 
