@@ -11,8 +11,9 @@ noise-free truth there.
 Run: ``python benchmarks/bench_temporal.py [--n-series 100000] [--threads 2]``.
 
 With ``--case CONFIG`` it times instead the temporal stage of a case (load, projection and
-common epochs first, untimed), with the demo's training budgets unless ``--full``: wall and
-CPU seconds, torch's threads and the load average, for the timings under load in
+common epochs first, untimed), with the demo's training budgets unless ``--full`` and the
+``--set KEY=VALUE`` settings: wall and CPU seconds, torch's threads, the load average and
+each dataset's held-out (and truth) scores, for the timings under load in
 ``benchmarks/README.md``.
 """
 
@@ -70,9 +71,15 @@ def gap_patterns(n_time, n_patterns, rng):
     return patterns
 
 
-def time_case(config, full=False):
-    """Wall and CPU seconds of the temporal stage of the case ``config``."""
+def time_case(config, full=False, overrides=()):
+    """Wall and CPU seconds of the temporal stage of the case ``config``, and its scores.
+
+    ``overrides``: ``KEY=VALUE`` strings (YAML values) set in the configuration after the
+    demo's budgets, e.g. ``temporal.lstm.bidirectional=false``.
+    """
     import resource
+
+    import yaml
 
     from insarfusion import pipeline
     from insarfusion.cli import DEMO_TRAINING
@@ -82,6 +89,8 @@ def time_case(config, full=False):
     if not full:
         cfg = apply_overrides(cfg, {k: v for k, v in DEMO_TRAINING.items()
                                     if k.startswith("temporal.")})
+    cfg = apply_overrides(cfg, {k: yaml.safe_load(v) for k, v in
+                                (item.split("=", 1) for item in overrides)})
     state = pipeline.RunState(cfg)
     for stage in (pipeline.run_load, pipeline.run_project, pipeline.run_epochs):
         stage(state)
@@ -94,7 +103,10 @@ def time_case(config, full=False):
                                       - cpu0.ru_utime - cpu0.ru_stime, 2),
               "torch_threads": torch.get_num_threads(),
               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-              "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
+              "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+              "scores": {name: {m: {k: round(float(v), 3) for k, v in sc.items()}
+                                for m, sc in by_method.items()}
+                         for name, by_method in state.temporal_scores.items()}}
     print(json.dumps(result))
     return result
 
@@ -111,9 +123,11 @@ def main():
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--case", default=None, help="time the temporal stage of this case")
     parser.add_argument("--full", action="store_true", help="--case with the full budgets")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="--case: a configuration value, e.g. temporal.lstm.epochs=20")
     args = parser.parse_args()
     if args.case:
-        time_case(args.case, args.full)
+        time_case(args.case, args.full, args.set)
         return
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
