@@ -137,3 +137,20 @@ def test_trainer_without_improvement_keeps_the_weights():
     history = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=3, patience=2)
     assert history["best_epoch"] == -1 and len(history["val_loss"]) == 2
     assert s.net.weight.item() == 1.0
+
+
+def test_trainer_smoothed_stopping():
+    # a lucky low value (epoch 3) does not reset the patience of the smoothed loss
+    losses = [5.0, 4.0, 3.99, 2.0, 3.99, 3.99, 3.99, 1.0]
+    s = Scripted(losses)
+    raw = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=8, patience=3)
+    assert len(raw["val_loss"]) == 7 and raw["best_epoch"] == 3
+    s = Scripted(losses)
+    smooth = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=8, patience=3,
+                                  smoothing=0.5, rel_delta=0.01)
+    # smoothed: 5, 4.5, 4.245, 3.12, 3.56, 3.77, 3.88: best at epoch 3, stop after epoch 6
+    assert len(smooth["val_loss"]) == 7 and smooth["best_epoch"] == 3
+    s = Scripted([5.0, 4.0, 3.0, 2.0])
+    steady = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=4, patience=1,
+                                  smoothing=0.5, rel_delta=0.01)
+    assert len(steady["val_loss"]) == 4 and steady["best_epoch"] == 3

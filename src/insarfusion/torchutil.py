@@ -217,7 +217,8 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
         if val_loss < best_loss - min_delta:
             best_loss, best_epoch = val_loss, epoch
             best_state = _best_state(network)
-        if smoothed < best_smoothed - max(min_delta, rel_delta * abs(best_smoothed)):
+        needed = max(min_delta, rel_delta * abs(best_smoothed)) if np.isfinite(best_smoothed) else 0
+        if smoothed < best_smoothed - needed:
             best_smoothed, waited = smoothed, 0
         else:
             waited += 1
