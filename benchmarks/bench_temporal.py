@@ -9,6 +9,12 @@ timed; the fitted resampler then predicts the 12-day grid (timed) and is scored 
 noise-free truth there.
 
 Run: ``python benchmarks/bench_temporal.py [--n-series 100000] [--threads 2]``.
+
+With ``--case CONFIG`` it times instead the temporal stage of a case (load, projection and
+common epochs first, untimed), with the demo's training budgets unless ``--full`` and the
+``--set KEY=VALUE`` settings: wall and CPU seconds, torch's threads, the load average and
+each dataset's held-out (and truth) scores, for the timings under load in
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ import platform
 import time
 
 import numpy as np
-import torch
 
 from insarfusion.metrics import rmse
 from insarfusion.model_selection import EpochHoldout, cross_val_score
 from insarfusion.temporal import LinearResampler, LSTMResampler, PchipResampler, rezero_series
+from insarfusion.torchutil import import_torch
+
+torch = import_torch()  # sets OMP_WAIT_POLICY before torch's OpenMP runtime starts
 
 START = np.datetime64("2015-03-12")
 
@@ -63,6 +71,46 @@ def gap_patterns(n_time, n_patterns, rng):
     return patterns
 
 
+def time_case(config, full=False, overrides=()):
+    """Wall and CPU seconds of the temporal stage of the case ``config``, and its scores.
+
+    ``overrides``: ``KEY=VALUE`` strings (YAML values) set in the configuration after the
+    demo's budgets, e.g. ``temporal.lstm.bidirectional=false``.
+    """
+    import resource
+
+    import yaml
+
+    from insarfusion import pipeline
+    from insarfusion.cli import DEMO_TRAINING
+    from insarfusion.config import apply_overrides, load_config
+
+    cfg = load_config(config)
+    if not full:
+        cfg = apply_overrides(cfg, {k: v for k, v in DEMO_TRAINING.items()
+                                    if k.startswith("temporal.")})
+    cfg = apply_overrides(cfg, {k: yaml.safe_load(v) for k, v in
+                                (item.split("=", 1) for item in overrides)})
+    state = pipeline.RunState(cfg)
+    for stage in (pipeline.run_load, pipeline.run_project, pipeline.run_epochs):
+        stage(state)
+    load = os.getloadavg()[0]
+    cpu0, tic = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    pipeline.run_temporal(state)
+    wall, cpu1 = time.perf_counter() - tic, resource.getrusage(resource.RUSAGE_SELF)
+    result = {"temporal_wall_s": round(wall, 2),
+              "temporal_cpu_s": round(cpu1.ru_utime + cpu1.ru_stime
+                                      - cpu0.ru_utime - cpu0.ru_stime, 2),
+              "torch_threads": torch.get_num_threads(),
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+              "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+              "scores": {name: {m: {k: round(float(v), 3) for k, v in sc.items()}
+                                for m, sc in by_method.items()}
+                         for name, by_method in state.temporal_scores.items()}}
+    print(json.dumps(result))
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-series", type=int, default=100_000)
@@ -73,7 +121,14 @@ def main():
     parser.add_argument("--holdout-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument("--case", default=None, help="time the temporal stage of this case")
+    parser.add_argument("--full", action="store_true", help="--case with the full budgets")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="--case: a configuration value, e.g. temporal.lstm.epochs=20")
     args = parser.parse_args()
+    if args.case:
+        time_case(args.case, args.full, args.set)
+        return
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
 

@@ -201,3 +201,20 @@ def test_inference_runs_on_the_client_of_the_execution(monkeypatch):
         CNNFusion(**dict(TINY, epochs=1)).fit((x, y), data, groups)
     CNNFusion(**dict(TINY, epochs=1)).fit((x, y), data, groups)
     assert seen == [client, None]
+
+
+def test_patches_are_drawn_where_data_exist_and_an_epoch_scales_with_them():
+    from insarfusion.cnn.training import draw_patches, patches_per_epoch
+
+    masks = np.zeros((3, 2, 40, 40), dtype=np.float32)
+    masks[1, 0, 30:34, 30:34] = 1  # data only in epoch 1, one corner
+    usable = np.array([True, True, False])
+    starts = draw_patches(np.random.default_rng(0), masks, usable, 8, 50)
+    assert (starts[:, 0] == 1).all()
+    assert ((starts[:, 1:] >= 30 - 4 - 2) & (starts[:, 1:] <= 40 - 8)).all()
+    # one pass over 16 observed cells, each patch holding most of them: the floor
+    assert patches_per_epoch(masks, starts, usable, 8, 5, 40) == 5
+    masks[0, :] = 1  # every cell of epoch 0 in both datasets: 3,200 cells, 128 per patch
+    starts = np.array([[0, 0, 0]] * 4)
+    assert patches_per_epoch(masks, starts, usable, 8, 5, 20) == 20  # the ceiling
+    assert patches_per_epoch(masks, starts, usable, 8, 5, 1000) == int(np.ceil(3216 / 128))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from insarfusion.torchutil import (  # noqa: E402
+    default_threads,
     import_torch,
     resolve_device,
     seeded,
@@ -21,6 +27,24 @@ def test_import_and_devices():
     assert resolve_device("auto").type == expected
     assert resolve_device(None).type == expected
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def _first_import(env):
+    """Torch's settings after insarfusion imports it first, in a fresh interpreter."""
+    code = ("import json, os; from insarfusion.torchutil import import_torch; t = import_torch(); "
+            "print(json.dumps([os.environ.get('OMP_WAIT_POLICY'), t.get_num_threads(), "
+            "t.get_num_interop_threads()]))")
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_first_import_sets_threads_and_passive_waiting():
+    assert 1 <= default_threads() <= min(len(os.sched_getaffinity(0)), 4)
+    assert _first_import({}) == ["PASSIVE", default_threads(), 1]
+    # what the user set wins
+    assert _first_import({"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "1"}) == ["ACTIVE", 1, 1]
 
 
 def test_threads_are_restored():
@@ -113,3 +137,20 @@ def test_trainer_without_improvement_keeps_the_weights():
     history = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=3, patience=2)
     assert history["best_epoch"] == -1 and len(history["val_loss"]) == 2
     assert s.net.weight.item() == 1.0
+
+
+def test_trainer_smoothed_stopping():
+    # a lucky low value (epoch 3) does not reset the patience of the smoothed loss
+    losses = [5.0, 4.0, 3.99, 2.0, 3.99, 3.99, 3.99, 1.0]
+    s = Scripted(losses)
+    raw = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=8, patience=3)
+    assert len(raw["val_loss"]) == 7 and raw["best_epoch"] == 3
+    s = Scripted(losses)
+    smooth = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=8, patience=3,
+                                  smoothing=0.5, rel_delta=0.01)
+    # smoothed: 5, 4.5, 4.245, 3.12, 3.56, 3.77, 3.88: best at epoch 3, stop after epoch 6
+    assert len(smooth["val_loss"]) == 7 and smooth["best_epoch"] == 3
+    s = Scripted([5.0, 4.0, 3.0, 2.0])
+    steady = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=4, patience=1,
+                                  smoothing=0.5, rel_delta=0.01)
+    assert len(steady["val_loss"]) == 4 and steady["best_epoch"] == 3

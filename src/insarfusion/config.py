@@ -139,6 +139,8 @@ class LSTMConfig(_Strict):
     max_train_series: int = Field(2000, ge=1,
         description="series the network is trained on at most")
     bidirectional: bool = Field(True, description="bidirectional layers (the paper's are not)")
+    n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: the "
+                                  "cores available to the run, at most 4")
 
 
 class TemporalConfig(_Strict):
@@ -170,6 +172,8 @@ class CNNConfig(_Strict):
     patch_size: int = Field(64, ge=8, description="patch side, cells (a multiple of 4)")
     n_patches: int = Field(320, ge=10, description="training patches, split 80/10/10")
     mc_samples: int = Field(8, ge=0, description="MC-dropout passes for the uncertainty")
+    n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: the "
+                                  "cores available to the run, at most 4")
     max_train_seconds: float | None = Field(
         None, gt=0, description="wall-clock cap on training; runs that hit it are not "
         "bit-reproducible, so it is off by default")

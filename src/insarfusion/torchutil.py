@@ -1,11 +1,14 @@
 """What the two learned estimators (the LSTM resampler and the CNN fusion) share about PyTorch.
 
 * :func:`import_torch` — torch imported on first use, so that the interpolators and the rest
-  of the package never pay for it;
+  of the package never pay for it, with its threads set deliberately (:func:`default_threads`
+  intra-op threads, one inter-op thread, OpenMP threads that sleep rather than spin while
+  they wait);
 * :func:`resolve_device` — ``"auto"`` is the GPU where there is one, else the CPU;
 * :func:`threads` — torch's CPU thread count inside a block, restored after;
 * :func:`seeded` — a block whose torch random draws (initial weights, dropout) come from a
   seed and leave the global generator as it was;
+* :func:`optimiser_step` — one optimisation step on a batch's loss;
 * :func:`train_early_stopping` — the one training loop: epochs until the validation loss has
   not improved for ``patience`` epochs (or a wall-clock budget is spent), the best weights
   kept, and the history both estimators report (``history_``).
@@ -14,17 +17,57 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import time as _time
 
 import numpy as np
 
 from .log import logger, show_progress
 
+#: Most intra-op threads torch gets by default: the small convolutions and LSTM steps here
+#: gain little beyond four, and more threads wait longer on each other.
+MAX_DEFAULT_THREADS = 4
+
+_configured = False
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, which containers narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """Torch's intra-op threads by default: the available cores, at most four."""
+    return max(1, min(available_cores(), MAX_DEFAULT_THREADS))
+
 
 def import_torch():
-    """The ``torch`` module, imported on first use."""
+    """The ``torch`` module, imported on first use, its threads set deliberately.
+
+    Before torch is first imported, ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` (unless set
+    already): OpenMP threads waiting for work then sleep instead of spinning, which on a busy
+    machine took the cores from the threads with work (the LSTM step of the demo ran 50 times
+    slower with three other jobs on two cores). On the first call torch's intra-op threads
+    are set to :func:`default_threads` (unless ``OMP_NUM_THREADS`` says otherwise) and its
+    inter-op threads to one (nothing here runs independent operators side by side).
+    The estimators' ``n_threads`` still override the intra-op count inside their ``fit``
+    and ``predict`` (:func:`threads`).
+    """
+    global _configured
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
+    if not _configured:
+        _configured = True
+        if not os.environ.get("OMP_NUM_THREADS"):
+            torch.set_num_threads(default_threads())
+        with contextlib.suppress(RuntimeError):  # only possible before any parallel work
+            torch.set_num_interop_threads(1)
     return torch
 
 
@@ -84,20 +127,32 @@ def seeded(seed, device=None):
         yield
 
 
+def optimiser_step(optimiser, loss) -> float:
+    """One optimisation step on ``loss`` (gradients cleared first); the loss as a float."""
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
+
+
 def _best_state(network):
     return {k: v.detach().clone() for k, v in network.state_dict().items()}
 
 
 def train_early_stopping(network, run_epoch, validate, epochs, patience, min_delta=0.0,
-                         max_seconds=None, progress=None, desc="training") -> dict:
+                         max_seconds=None, progress=None, desc="training", smoothing=0.0,
+                         rel_delta=0.0) -> dict:
     """Train ``network`` epoch by epoch with early stopping; keep the best weights.
 
     Each epoch puts the network in training mode and calls ``run_epoch``, then in evaluation
-    mode and calls ``validate``. An epoch improves when its validation loss is below the best
-    so far by more than ``min_delta``; training stops after ``patience`` epochs without
-    improvement, after ``epochs`` epochs, or once more than ``max_seconds`` have passed since
-    the start. The weights of the best epoch are loaded back at the end and the network is
-    left in evaluation mode.
+    mode and calls ``validate``. Stopping looks at the validation loss smoothed over epochs
+    (an exponential average, ``smoothing`` the weight of the past; 0: the loss itself): an
+    epoch improves when the smoothed loss is below the best so far by more than ``min_delta``
+    and by more than the share ``rel_delta`` of it; training stops after ``patience`` epochs
+    without improvement, after ``epochs`` epochs, or once more than ``max_seconds`` have
+    passed since the start. The weights of the best epoch (by its own validation loss, better
+    by more than ``min_delta``) are loaded back at the end and the network is left in
+    evaluation mode.
 
     Parameters
     ----------
@@ -121,6 +176,12 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
         A progress bar over the epochs; None: only when stderr is a terminal.
     desc : str
         Name of the training in the bar and the log.
+    smoothing : float
+        Weight of the past in the smoothed validation loss, 0..1 (0: no smoothing). A noisy
+        validation loss then neither stops the training by chance nor prolongs it by a lucky
+        low value.
+    rel_delta : float
+        Relative improvement of the smoothed loss needed to count as one.
 
     Returns
     -------
@@ -135,6 +196,7 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
 
     history = {"train_loss": [], "val_loss": []}
     best_loss, best_state, best_epoch, waited = np.inf, None, -1, 0
+    smoothed, best_smoothed = None, np.inf
     bar = None
     if show_progress(progress):
         from tqdm.auto import tqdm
@@ -150,9 +212,14 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
         if bar is not None:
             bar.update()
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
+        smoothed = (val_loss if smoothed is None or not np.isfinite(smoothed)
+                    else smoothing * smoothed + (1 - smoothing) * val_loss)
         if val_loss < best_loss - min_delta:
-            best_loss, best_epoch, waited = val_loss, epoch, 0
+            best_loss, best_epoch = val_loss, epoch
             best_state = _best_state(network)
+        needed = max(min_delta, rel_delta * abs(best_smoothed)) if np.isfinite(best_smoothed) else 0
+        if smoothed < best_smoothed - needed:
+            best_smoothed, waited = smoothed, 0
         else:
             waited += 1
             if waited >= patience:

@@ -12,7 +12,7 @@ from ..estimators import SpatialInterpolator, check_coordinates, check_point_dat
 from ..grid import DEFAULT_CELL_SIZE, make_grid, points_to_grid, sample
 from ..log import logger
 from ..parallel import current_client, scratch_file
-from ..torchutil import import_torch, resolve_device, seeded
+from ..torchutil import import_torch, resolve_device, seeded, threads
 from .inference import fuse
 from .network import FILL_SIGMAS, build_network
 from .training import Patches, train_network
@@ -77,6 +77,9 @@ class CNNFusion(SpatialInterpolator):
         Cells added around the points' extent when building the grid.
     progress : bool, optional
         tqdm progress bars; default only when stderr is a terminal.
+    n_threads : int, optional
+        Torch CPU threads during training and inference in this process (restored
+        afterwards); default: as set at import (:func:`insarfusion.torchutil.default_threads`).
 
     Attributes
     ----------
@@ -108,7 +111,7 @@ class CNNFusion(SpatialInterpolator):
                  dropout=0.1, learning_rate=1e-3, batch_size=32, epochs=100, patience=10,
                  patch_size=64, tile_size=256, n_patches=320, hide_blocks=12, visible_weight=0.0,
                  blind_spot=True, temporal_context=True, mc_samples=8, max_train_seconds=None,
-                 seed=0, device="auto", pad=2, progress=None):
+                 seed=0, device="auto", pad=2, progress=None, n_threads=None):
         self.cell_size_m = cell_size_m
         self.conv_layers = conv_layers
         self.filters = filters
@@ -131,6 +134,7 @@ class CNNFusion(SpatialInterpolator):
         self.device = device
         self.pad = pad
         self.progress = progress
+        self.n_threads = n_threads
 
     def _check_params(self):
         if self.conv_layers != 3:
@@ -206,7 +210,7 @@ class CNNFusion(SpatialInterpolator):
         normalised, observed, empty_epochs = self._grid_inputs(x, y, values, labels)
         device = resolve_device(self.device)
         rng = np.random.default_rng(self.seed)
-        with seeded(self.seed, device):
+        with seeded(self.seed, device), threads(self.n_threads):
             n_channels = len(self.datasets_) + len(self._context[0])
             net = build_network(import_torch(), 2 * n_channels + 2 * len(FILL_SIGMAS),
                                 self.filters, self.kernel_size, self.dropout).to(device)
@@ -216,9 +220,10 @@ class CNNFusion(SpatialInterpolator):
         del patches
         self.best_epoch_ = self.history_["best_epoch"]
         start = _time.perf_counter()
-        mean, std = fuse(net, self, normalised, observed, empty_epochs, device,
-                         client=current_client(),
-                         store=None if single else scratch_file("cnn_fused.nc"))
+        with threads(self.n_threads):
+            mean, std = fuse(net, self, normalised, observed, empty_epochs, device,
+                             client=current_client(),
+                             store=None if single else scratch_file("cnn_fused.nc"))
         self.history_["predict_seconds"] = _time.perf_counter() - start
         logger.info("CNN fusion: inference on %d epochs took %.1f s", empty_epochs.size,
                     self.history_["predict_seconds"])

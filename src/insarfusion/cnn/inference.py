@@ -16,7 +16,7 @@ import numpy as np
 from .. import cubes
 from ..log import show_progress
 from ..parallel import for_each_result
-from ..torchutil import import_torch, resolve_device, seeded
+from ..torchutil import import_torch, resolve_device, seeded, threads
 from .network import FILL_SIGMAS, build_network, features
 
 #: Memory (bytes) the network's activations may take in one inference forward pass; the
@@ -102,7 +102,8 @@ def fuse(net, cnn, normalised, observed, empty_epochs, device, client=None, stor
             "batch_size": cnn.batch_size, "mc_samples": cnn.mc_samples,
             "blind_spot": cnn.blind_spot, "seed": cnn.seed,
             "device": str(device) if client is None else cnn.device,
-            "center": cnn.center_, "scale": cnn.scale_, "empty": empty_epochs}
+            "center": cnn.center_, "scale": cnn.scale_, "empty": empty_epochs,
+            "n_threads": cnn.n_threads}
     sinks = _sinks(cnn, normalised.shape[0], store)
     bar = None
     if show_progress(cnn.progress):
@@ -186,7 +187,8 @@ def _infer_band(band, spec):
     count = np.zeros((n_time, rows, nx))
     context_values = torch.from_numpy(band["context"][0]).to(device)
     context_masks = torch.from_numpy(band["context"][1]).to(device)
-    with seeded(int(spec["seed"]) * 100_003 + int(band["index"]), device), torch.no_grad():
+    with (seeded(int(spec["seed"]) * 100_003 + int(band["index"]), device),
+          threads(spec["n_threads"]), torch.inference_mode()):
         net.train(stochastic)  # dropout on for MC sampling
         for k in range(n_passes):
             view = k % n_views

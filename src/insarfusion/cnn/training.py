@@ -1,7 +1,12 @@
 """Self-supervised training of the CNN on patches of the grid.
 
-Patches (random epoch, random place) are drawn once and split 80/10/10 into training,
-validation (early stopping) and test (``test_rmse_mm_``) sets. In each training patch square
+Patches are drawn once where data exist (centred near a random observed cell of a usable epoch)
+and split 80/10/10 into training, validation (early stopping) and test (``test_rmse_mm_``)
+sets. A training epoch is one pass over the observed cells, not over every training patch: as
+many random training patches as hold about the observed cells of the data
+(:func:`patches_per_epoch`, at least :data:`MIN_EPOCH_PATCHES`), so small datasets train
+on fewer patches per epoch. Training stops when the validation loss, smoothed over epochs,
+has not improved by 0.2 % for ``patience`` epochs. In each training patch square
 blocks of observed cells are hidden from the input, in every dataset at once, and the network
 predicts them; the loss is the mean squared error on the hidden observed cells (plus, optionally,
 a weighted error on the visible ones). Training patches get fresh hidden blocks and a random
@@ -14,8 +19,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..log import logger
-from ..torchutil import import_torch, train_early_stopping
+from ..torchutil import import_torch, optimiser_step, train_early_stopping
 from .network import features
+
+#: Fewest training patches in an epoch (where the training set has them): two batches of 32.
+MIN_EPOCH_PATCHES = 64
+
+#: Early stopping of the CNN: weight of the past in the smoothed validation loss, and the
+#: relative improvement of it that counts as one.
+VAL_SMOOTHING = 0.5
+VAL_REL_DELTA = 0.002
 
 
 def random_blocks(rng, n, size, n_blocks, max_block):
@@ -41,14 +54,40 @@ def padded(normalised, observed, patch_size):
     return np.pad(normalised, widths), np.pad(observed, widths), widths
 
 
-def draw_patches(rng, usable_epochs, shape, patch_size, n_patches):
-    """(epoch, row0, col0) of ``n_patches`` patches on the padded grid, all inside it."""
-    epochs = np.flatnonzero(usable_epochs)
-    ny, nx = shape
+def draw_patches(rng, masks, usable_epochs, patch_size, n_patches):
+    """(epoch, row0, col0) of ``n_patches`` patches on the padded grid, where data exist.
+
+    Each patch is centred (give or take a quarter of its side) on an observed cell drawn
+    at random among those of every usable epoch and dataset, so epochs with more data get
+    more patches and no patch falls on padding or empty land only. Patches stay inside the
+    padded grid.
+    """
     p = patch_size
-    return np.stack([rng.choice(epochs, n_patches),
-                     rng.integers(0, ny - p + 1, n_patches),
-                     rng.integers(0, nx - p + 1, n_patches)], axis=1)
+    _, _, ny, nx = masks.shape
+    seen = masks.any(axis=1) & usable_epochs[:, None, None]
+    epoch, row, col = np.nonzero(seen)
+    if not epoch.size:  # nothing observed: anywhere in the usable epochs
+        epochs = np.flatnonzero(usable_epochs)
+        return np.stack([rng.choice(epochs, n_patches), rng.integers(0, ny - p + 1, n_patches),
+                         rng.integers(0, nx - p + 1, n_patches)], axis=1)
+    pick = rng.integers(0, epoch.size, n_patches)
+    jitter = rng.integers(-(p // 4), p // 4 + 1, size=(2, n_patches))
+    return np.stack([epoch[pick],
+                     np.clip(row[pick] - p // 2 + jitter[0], 0, ny - p),
+                     np.clip(col[pick] - p // 2 + jitter[1], 0, nx - p)], axis=1)
+
+
+def patches_per_epoch(masks, starts, usable_epochs, patch_size, floor, ceiling):
+    """Training patches per epoch: one pass over the observed cells, within [floor, ceiling].
+
+    An epoch shows the network about as many observed cells as the data hold: the observed
+    cells of every usable epoch and dataset divided by the mean number a drawn patch holds.
+    """
+    p = patch_size
+    n_observed = float(masks[usable_epochs].sum())
+    per_patch = np.mean([masks[t, :, r:r + p, c:c + p].sum() for t, r, c in starts])
+    wanted = int(np.ceil(n_observed / max(per_patch, 1.0)))
+    return int(min(max(wanted, floor), ceiling))
 
 
 class Patches:
@@ -75,13 +114,15 @@ class Patches:
         self.patch_size, self.hide_blocks, self.device = patch_size, hide_blocks, device
         self.values, self.masks, widths = padded(normalised, observed, patch_size)
         self.context = tuple(np.pad(c, ((0, 0),) + widths[2:]) for c in context)
-        self.starts = draw_patches(rng, usable_epochs, self.values.shape[-2:], patch_size,
-                                   n_patches)
+        self.starts = draw_patches(rng, self.masks, usable_epochs, patch_size, n_patches)
         order = rng.permutation(n_patches)
         n_val = max(1, int(round(0.1 * n_patches)))
         self.test, self.val, self.train = order[:n_val], order[n_val:2 * n_val], order[2 * n_val:]
         self.max_block = max(1, patch_size // 4)
         self.fixed_hidden = self.hide(rng, n_patches)
+        self.per_epoch = patches_per_epoch(self.masks, self.starts[self.train], usable_epochs,
+                                           patch_size, min(self.train.size, MIN_EPOCH_PATCHES),
+                                           self.train.size)
 
     def hide(self, rng, n):
         """Hidden-block masks (n, patch, patch) of ``n`` patches."""
@@ -196,7 +237,7 @@ def train_network(net, patches, rng, cnn):
     optimiser = torch.optim.Adam(net.parameters(), lr=cnn.learning_rate)
 
     def run_epoch(out_of_time):
-        shuffled = rng.permutation(patches.train)
+        shuffled = rng.permutation(patches.train)[:patches.per_epoch]
         hidden = patches.hide(rng, shuffled.size)
         running, steps = 0.0, 0
         for b in range(0, shuffled.size, cnn.batch_size):
@@ -206,10 +247,7 @@ def train_network(net, patches, rng, cnn):
             augment = (int(rng.integers(4)), bool(rng.integers(2)))
             loss, _ = patch_loss(net, patches.batch(shuffled[chunk], hidden[chunk], augment),
                                  cnn.visible_weight)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            running += float(loss.detach())
+            running += optimiser_step(optimiser, loss)
             steps += 1
         return running / max(steps, 1)
 
@@ -217,10 +255,11 @@ def train_network(net, patches, rng, cnn):
         net, run_epoch, lambda: _evaluate(net, patches, patches.val, cnn.batch_size,
                                           cnn.visible_weight),
         epochs=cnn.epochs, patience=cnn.patience, min_delta=1e-6,
-        max_seconds=cnn.max_train_seconds, progress=cnn.progress, desc="CNN training")
+        max_seconds=cnn.max_train_seconds, progress=cnn.progress, desc="CNN training",
+        smoothing=VAL_SMOOTHING, rel_delta=VAL_REL_DELTA)
     test_rmse = _test_rmse(net, patches, cnn.scale_, cnn.batch_size)
     best = history["best_epoch"]
-    logger.info("CNN fusion: trained %d epochs in %.1f s (best %d, validation loss %.4f, "
-                "test RMSE %.2f mm)", len(history["train_loss"]), history["train_seconds"],
-                best + 1, history["val_loss"][best] if best >= 0 else np.inf, test_rmse)
+    logger.info("CNN fusion: trained %d epochs of %d patches in %.1f s (best %d, validation "
+                "loss %.4f, test RMSE %.2f mm)", len(history["train_loss"]), patches.per_epoch,
+                history["train_seconds"], best + 1, history["val_loss"][best] if best >= 0 else np.inf, test_rmse)
     return history, test_rmse

@@ -86,16 +86,9 @@ class LinearResampler(_SeriesInterpolator):
     def fit(self, time, values):
         """Store the series and the neighbour-index tables.
 
-        Parameters
-        ----------
-        time : array_like (n_time,)
-            Observation dates, strictly increasing.
-        values : array_like (n_series, n_time)
-            Displacements, mm; NaN where not observed.
-
-        Returns
-        -------
-        self
+        ``time``: dates (n_time,), strictly increasing; ``values``: displacements (n_series,
+        n_time), mm, NaN where not observed (:meth:`TemporalResampler.fit
+        <insarfusion.estimators.TemporalResampler.fit>`). Returns ``self``.
         """
         self.values_ = self._store(time, values)
         n_time = self.days_.size
@@ -179,16 +172,9 @@ class PchipResampler(_SeriesInterpolator):
     def fit(self, time, values):
         """Group the series by gap pattern and build one interpolator per group.
 
-        Parameters
-        ----------
-        time : array_like (n_time,)
-            Observation dates, strictly increasing.
-        values : array_like (n_series, n_time)
-            Displacements, mm; NaN where not observed.
-
-        Returns
-        -------
-        self
+        ``time``: dates (n_time,), strictly increasing; ``values``: displacements (n_series,
+        n_time), mm, NaN where not observed (:meth:`TemporalResampler.fit
+        <insarfusion.estimators.TemporalResampler.fit>`). Returns ``self``.
         """
         values = self._store(time, values)
         valid = np.isfinite(values)

@@ -13,7 +13,14 @@ from ..errors import InputError
 from ..estimators import TemporalResampler
 from ..log import logger, progress_bar, show_progress
 from ..metrics import rmse
-from ..torchutil import import_torch, resolve_device, seeded, threads, train_early_stopping
+from ..torchutil import (
+    import_torch,
+    optimiser_step,
+    resolve_device,
+    seeded,
+    threads,
+    train_early_stopping,
+)
 from .interpolators import _check_values, _days
 from .lstm_network import LSTM_FEATURES, build_network, hide_random, lstm_features, query_features
 
@@ -196,10 +203,7 @@ class LSTMResampler(TemporalResampler):
                 continue
             pred = network(features[rows].to(device), *at_steps)
             loss = ((pred - target[rows].to(device)) ** 2)[m].mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            running += float(loss.detach())
+            running += optimiser_step(optimiser, loss)
             n_batches += 1
         return running / max(n_batches, 1)
 
@@ -237,16 +241,9 @@ class LSTMResampler(TemporalResampler):
     def fit(self, time, values):
         """Train the network on a capped, seeded sample of the series.
 
-        Parameters
-        ----------
-        time : array_like (n_time,)
-            Observation dates, strictly increasing.
-        values : array_like (n_series, n_time)
-            Displacements, mm; NaN where not observed.
-
-        Returns
-        -------
-        self
+        ``time``: dates (n_time,), strictly increasing; ``values``: displacements (n_series,
+        n_time), mm, NaN where not observed (:meth:`TemporalResampler.fit
+        <insarfusion.estimators.TemporalResampler.fit>`). Returns ``self``.
         """
         self.days_ = _days(time)
         self.values_ = _check_values(values, self.days_.size)
