@@ -26,10 +26,10 @@ def _tilted(t, x, y):
 def test_network_tie_recovers_a_known_plane():
     ds, gnss, truth, true_offset = _scenario(stations=STATIONS5, offset=_tilted)
     names = [s[0] for s in STATIONS5]
-    offset, summary = network_offset(ds, gnss, names, model="raw")
+    offset, summary = network_offset(ds, gnss, names, model="raw", plane=True)
     np.testing.assert_allclose(offset.values, true_offset, atol=1e-6)
     assert summary["plane"] and summary["down_weighted"] == []
-    out, _ = network_reference_dataset(ds, gnss, names, model="linear")
+    out, _ = network_reference_dataset(ds, gnss, names, model="linear", plane=True)
     np.testing.assert_allclose(out["displacement"].values, truth, atol=1e-6)
     assert out.attrs["datum_tie"] == "network"
     assert len(summary["sigma_mm"]) == EPOCHS.size
@@ -46,7 +46,7 @@ def test_network_tie_down_weights_a_station_with_an_injected_offset(caplog):
     gnss["up"] = (gnss["up"].dims, up)
     names = [s[0] for s in STATIONS5]
     with caplog.at_level(logging.WARNING, logger="insarfusion"):
-        offset, summary = network_offset(ds, gnss, names, model="linear")
+        offset, summary = network_offset(ds, gnss, names, model="linear", plane=True)
     assert summary["down_weighted"] == ["D"]
     assert summary["stations"]["D"]["weight"] < 0.2
     assert "station D down-weighted" in caplog.text

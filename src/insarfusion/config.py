@@ -77,7 +77,10 @@ class GnssConfig(_Strict):
     formal errors and the points near each station, robustly (a bad station is down-weighted
     and named), with the tie's own uncertainty per epoch (:mod:`insarfusion.datum.network`).
     ``network_plane`` adds a plane to the network's offset where three or more stations
-    allow it.
+    allow it (off by default: on the simulated cases a plane through a handful of stations
+    adds more tilt noise than it removes; ``benchmarks/README.md``). With one reference
+    station the network tie is the paper's circle mean; the fused product is re-referenced
+    through the reference stations and ``final_reference`` together.
     """
 
     path: Path
@@ -88,8 +91,8 @@ class GnssConfig(_Strict):
     radius_m: float = Field(100.0, gt=0)
     stations: list[str] | None = None
     offset_model: Literal["constant", "linear", "lowpass", "raw"] = "linear"
-    tie: Literal["station", "network"] = "station"
-    network_plane: bool = True
+    tie: Literal["station", "network"] = "network"
+    network_plane: bool = False
     screening: GnssScreeningConfig = Field(default_factory=GnssScreeningConfig)
 
     @field_validator("reference", mode="before")

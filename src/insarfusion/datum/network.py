@@ -9,7 +9,8 @@ reference is tied through every configured reference station together:
 2. its variance per epoch: the GNSS formal error projected on the LOS (the ``sigma_east`` /
    ``sigma_north`` / ``sigma_up`` of the files; 1 mm where a file gives none) plus the scatter
    of the InSAR points around their mean divided by their number — a station with many points
-   near it counts more than one with three;
+   near it counts more than one with three — times ``(d / radius_m)²`` where no point lies
+   within ``radius_m`` and the nearest, up to ``d`` away, are used;
 3. per epoch, a weighted least-squares fit of an offset (and, with ``plane`` and three or more
    stations not on a line, a plane ``a + b (x - x0) + c (y - y0)``, ``b``, ``c`` in mm/km);
 4. robustly: while leaving the worst station out divides the fit's reduced chi-square by
@@ -35,14 +36,15 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .. import cubes
 from ..conventions import as_days, los_unit_vector
 from ..errors import InputError, StageError
 from ..log import logger
-from .areas import _near
+from .areas import _nearby
 from .gnss import _station_index, gnss_on_epochs
 from .offsets import _check_model, _pinned, fit_offset_model
 from .plane import evaluate_plane
-from .tie import _gnss_in_crs, _point_raw_offset, apply_offset
+from .tie import _area_raw_offset, _gnss_in_crs, apply_offset
 
 #: Leaving the worst station out must divide the reduced chi-square by this for it to be judged
 #: bad.
@@ -71,22 +73,60 @@ def _gnss_los_variance(gnss: xr.Dataset, station, vec, epochs) -> np.ndarray:
     return np.where(np.isfinite(on_epochs), on_epochs, DEFAULT_GNSS_SIGMA_MM**2)
 
 
-def _station_raw(ds: xr.Dataset, gnss: xr.Dataset, station, radius_m, k_fallback):
-    """Raw offset (epoch), its variance (epoch) and what was used, at one station."""
-    raw, info = _point_raw_offset(ds, gnss, station, radius_m, k_fallback)
-    distance = np.hypot(ds["x"].values - info["x"], ds["y"].values - info["y"])
-    used = _near(distance, radius_m, k_fallback)
-    values = ds["displacement"].transpose("point", "time").values[used]
+def _raw_and_variance(values, incidence, heading, gnss, station, epochs, what):
+    """Raw offset (epoch) of the area ``values`` (n, epoch) near a station and its variance."""
+    raw, info = _area_raw_offset(values, incidence, heading, gnss, station, epochs, what)
     n = np.isfinite(values).sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        spread = np.nanvar(values, axis=0, ddof=1) if used.size > 1 else np.full(raw.size, np.nan)
+    spread = np.full(raw.size, np.nan)
+    if values.shape[0] > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = np.nanvar(np.where(n > 1, values, np.nan), axis=0, ddof=1)
     typical = np.nanmedian(spread) if np.isfinite(spread).any() else 1.0
     spread = np.where(np.isfinite(spread), spread, typical)
-    vec = [c.mean() for c in los_unit_vector(ds["incidence"].values[used],
-                                             ds["heading"].values[used])]
-    var_gnss = _gnss_los_variance(gnss, station, vec, ds["time"].values)
-    var = var_gnss + spread / np.maximum(n, 1)
+    vec = [c.mean() for c in los_unit_vector(incidence, heading)]
+    var = _gnss_los_variance(gnss, station, vec, epochs) + spread / np.maximum(n, 1)
     return raw, np.maximum(var, _MIN_VARIANCE), info
+
+
+def _station_raw(ds: xr.Dataset, gnss: xr.Dataset, station, radius_m, k_fallback):
+    """Raw offset (epoch), its variance (epoch) and what was used, at one station."""
+    label = str(ds.attrs.get("name") or "dataset")
+    i = _station_index(gnss, station)
+    sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
+    distance = np.hypot(ds["x"].values - sx, ds["y"].values - sy)
+    used = _nearby(distance, radius_m, k_fallback, station, f"points of {label}")
+    inc, head = ds["incidence"].values[used], ds["heading"].values[used]
+    if not (np.isfinite(inc) & np.isfinite(head)).all():
+        raise InputError(f"dataset {label!r}: points near GNSS station {station} have no "
+                         "incidence/heading; project the dataset onto the primary LOS first",
+                         ds.attrs.get("source") or None)
+    values = ds["displacement"].transpose("point", "time").values[used]
+    raw, var, info = _raw_and_variance(values, inc, head, gnss, station,
+                                       as_days(ds["time"].values), f"points of {label}")
+    info.update({"station": str(station), "n_points": int(used.size), "x": sx, "y": sy})
+    return raw, var * _distance_penalty(distance[used], radius_m), info
+
+
+def _distance_penalty(distance, radius_m) -> float:
+    """Variance factor of a station whose nearest points lie beyond the radius: (d / r)²."""
+    return max(1.0, float(np.max(distance)) / float(radius_m)) ** 2
+
+
+def _cell_raw(cube_t: xr.DataArray, inc_map, head_map, gnss, station, radius_m, k_fallback):
+    """As :func:`_station_raw` from the cells with data of a (time, y, x) cube."""
+    i = _station_index(gnss, station)
+    sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
+    iy, ix = np.nonzero(cubes.with_data(cube_t))
+    if iy.size == 0:
+        raise StageError("the cube has no data to reference")
+    distance = np.hypot(cube_t["x"].values[ix] - sx, cube_t["y"].values[iy] - sy)
+    used = _nearby(distance, radius_m, k_fallback, station, "grid cells")
+    iy, ix = iy[used], ix[used]
+    raw, var, info = _raw_and_variance(cubes.cells(cube_t, iy, ix), inc_map[iy, ix],
+                                       head_map[iy, ix], gnss, station,
+                                       as_days(cube_t["time"].values), "grid cells")
+    info.update({"station": str(station), "n_points": int(used.size), "x": sx, "y": sy})
+    return raw, var * _distance_penalty(distance[used], radius_m), info
 
 
 def _design(sx, sy, plane: bool, names) -> tuple[np.ndarray, float, float]:
@@ -169,7 +209,7 @@ def _station_misfits(design, raw, var, coef) -> np.ndarray:
     return out
 
 
-def network_coefficients(epochs, raw, var, sx, sy, model: str = "linear", plane: bool = True,
+def network_coefficients(epochs, raw, var, sx, sy, model: str = "linear", plane: bool = False,
                          names=None) -> dict:
     """The network tie's coefficients from raw offsets and their variances at the stations.
 
@@ -227,8 +267,34 @@ def network_coefficients(epochs, raw, var, sx, sy, model: str = "linear", plane:
             "misfit": misfit, "down_weighted": down, "plane": design.shape[1] == 3}
 
 
+def _fit_and_report(epochs, measured, names, model, plane, label):
+    """The network fit of measured ``(raw, var, info)`` per station, logged and summarised."""
+    raws, variances, infos = zip(*measured, strict=True)
+    fit = network_coefficients(epochs, np.vstack(raws), np.vstack(variances),
+                               [i["x"] for i in infos], [i["y"] for i in infos], model, plane,
+                               names)
+    summary = {
+        "stations": {n: {"n_points": i["n_points"], "weight": round(float(w), 3),
+                         "misfit": None if not np.isfinite(m) else round(float(m), 2)}
+                     for n, i, w, m in zip(names, infos, fit["weights"], fit["misfit"],
+                                           strict=True)},
+        "down_weighted": fit["down_weighted"], "plane": fit["plane"], "model": model,
+        "sigma_mm": [None if not np.isfinite(s) else round(float(s), 2)
+                     for s in fit["sigma_mm"]],
+        "sigma_mm_mean": round(float(np.nanmean(fit["sigma_mm"])), 2)}
+    for name in fit["down_weighted"]:
+        st = summary["stations"][name]
+        logger.warning("%s: GNSS reference station %s down-weighted in the network tie "
+                       "(weight %.2f; misfit %.1f times its expected error)", label, name,
+                       st["weight"], st["misfit"])
+    logger.info("%s: network datum through %d GNSS stations (%s), %s, model %s; tie "
+                "uncertainty %.2f mm per epoch on average", label, len(names), ", ".join(names),
+                "offset + plane" if fit["plane"] else "offset", model, summary["sigma_mm_mean"])
+    return fit, summary
+
+
 def network_offset(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: float = 100.0,
-                   model: str = "linear", plane: bool = True, k_fallback: int = 5):
+                   model: str = "linear", plane: bool = False, k_fallback: int = 5):
     """Datum offset of a point dataset through all reference stations at once.
 
     Parameters
@@ -258,34 +324,10 @@ def network_offset(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: float =
     if not names:
         raise InputError("no reference GNSS station given")
     gnss = _gnss_in_crs(gnss, ds.attrs.get("crs"))
-    raws, variances, infos = [], [], []
-    for name in names:  # a handful of stations
-        raw, var, info = _station_raw(ds, gnss, name, radius_m, k_fallback)
-        raws.append(raw)
-        variances.append(var)
-        infos.append(info)
-    fit = network_coefficients(ds["time"].values, np.vstack(raws), np.vstack(variances),
-                               [i["x"] for i in infos], [i["y"] for i in infos], model, plane,
-                               names)
+    measured = [_station_raw(ds, gnss, n, radius_m, k_fallback) for n in names]
+    fit, summary = _fit_and_report(ds["time"].values, measured, names, model, plane,
+                                   ds.attrs.get("name") or "dataset")
     offset = evaluate_plane(fit["coef"], fit["x0"], fit["y0"], ds["x"].values, ds["y"].values)
-    label = ds.attrs.get("name") or "dataset"
-    summary = {
-        "stations": {n: {"n_points": i["n_points"], "weight": round(float(w), 3),
-                         "misfit": None if not np.isfinite(m) else round(float(m), 2)}
-                     for n, i, w, m in zip(names, infos, fit["weights"], fit["misfit"],
-                                           strict=True)},
-        "down_weighted": fit["down_weighted"], "plane": fit["plane"], "model": model,
-        "sigma_mm": [None if not np.isfinite(s) else round(float(s), 2)
-                     for s in fit["sigma_mm"]],
-        "sigma_mm_mean": round(float(np.nanmean(fit["sigma_mm"])), 2)}
-    for name in fit["down_weighted"]:
-        st = summary["stations"][name]
-        logger.warning("%s: GNSS reference station %s down-weighted in the network tie "
-                       "(weight %.2f; misfit %.1f times its expected error)", label, name,
-                       st["weight"], st["misfit"])
-    logger.info("%s: network datum through %d GNSS stations (%s), %s, model %s; tie "
-                "uncertainty %.2f mm per epoch on average", label, len(names), ", ".join(names),
-                "offset + plane" if fit["plane"] else "offset", model, summary["sigma_mm_mean"])
     attrs = {"units": "mm", "long_name": "offset of the dataset's reference from the GNSS datum",
              "model": model, "radius_m": float(radius_m), "stations": ", ".join(names),
              "tie": "network", "x0": fit["x0"], "y0": fit["y0"]}
@@ -297,7 +339,7 @@ def network_offset(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: float =
 
 def network_reference_dataset(ds: xr.Dataset, gnss: xr.Dataset, stations,
                               radius_m: float = 100.0, model: str = "linear",
-                              plane: bool = True, k_fallback: int = 5):
+                              plane: bool = False, k_fallback: int = 5):
     """Put a point dataset in the GNSS datum through the network tie.
 
     Returns
@@ -315,4 +357,61 @@ def network_reference_dataset(ds: xr.Dataset, gnss: xr.Dataset, stations,
     out.attrs.update({"datum": "GNSS", "datum_stations": offset.attrs["stations"],
                       "datum_model": model, "datum_radius_m": float(radius_m),
                       "datum_tie": "network"})
+    return out, summary
+
+
+def network_reference_grid(cube: xr.DataArray, gnss: xr.Dataset, stations, incidence, heading,
+                           radius_m: float = 100.0, model: str = "linear", plane: bool = False,
+                           k_fallback: int = 5):
+    """Re-reference the fused cube through several GNSS stations at once (network tie).
+
+    The cells with data within ``radius_m`` of each station (else its ``k_fallback`` nearest,
+    warned) give its raw offset and variance, as the points do in :func:`network_offset`;
+    the fitted offset (and plane) is removed from every cell.
+
+    Parameters
+    ----------
+    cube : xarray.DataArray
+        ``(time, y, x)`` displacement, mm, cell centres in metres.
+    gnss : xarray.Dataset
+    stations : list of str
+        The stations that tie the product.
+    incidence, heading : float or array_like (y, x)
+        LOS geometry of the product, degrees.
+    radius_m, model, plane, k_fallback
+        As in :func:`network_offset`.
+
+    Returns
+    -------
+    referenced : xarray.DataArray
+        The cube less the offset, attrs ``datum``, ``datum_stations``, ``datum_model``,
+        ``datum_radius_m``, ``datum_tie``.
+    summary : dict
+        As :func:`network_offset` returns it.
+    """
+    _check_model(model)
+    names = [str(s) for s in dict.fromkeys([stations] if isinstance(stations, str) else stations)]
+    if not names:
+        raise InputError("no GNSS station given to re-reference the product")
+    cube_t = cube.transpose("time", "y", "x")
+    gnss = _gnss_in_crs(gnss, cube.attrs.get("crs"))
+    shape = (cube_t.sizes["y"], cube_t.sizes["x"])
+    inc = np.broadcast_to(np.asarray(incidence, dtype=float), shape)
+    head = np.broadcast_to(np.asarray(heading, dtype=float), shape)
+    measured = [_cell_raw(cube_t, inc, head, gnss, n, radius_m, k_fallback) for n in names]
+    fit, summary = _fit_and_report(cube_t["time"].values, measured, names, model, plane,
+                                   cube.name or "fused product")
+    a, b, c = (xr.DataArray(row, dims="time", coords={"time": cube_t["time"].values})
+               for row in fit["coef"])
+    px = xr.DataArray((cube_t["x"].values - fit["x0"]) / 1000.0, dims="x",
+                      coords={"x": cube_t["x"].values})
+    py = xr.DataArray((cube_t["y"].values - fit["y0"]) / 1000.0, dims="y",
+                      coords={"y": cube_t["y"].values})
+    out = cube - a
+    if fit["plane"]:
+        out = out - b * px - c * py
+    out = out.transpose(*cube.dims)
+    out.attrs = {**cube.attrs, "datum": "GNSS", "datum_stations": ", ".join(names),
+                 "datum_model": model, "datum_radius_m": float(radius_m), "datum_tie": "network"}
+    out.name = cube.name
     return out, summary
