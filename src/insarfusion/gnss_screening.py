@@ -69,9 +69,9 @@ DEFAULT_STEP_THRESHOLD = 6.0
 DEFAULT_MIN_STEP_MM = 5.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScreeningReport:
-    """What :func:`screen_gnss` flagged.
+    """What :func:`screen_gnss` flagged: :attr:`flags`, one row per item, and :attr:`removed`.
 
     Attributes
     ----------

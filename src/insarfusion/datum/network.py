@@ -40,11 +40,10 @@ from .. import cubes
 from ..conventions import as_days, los_unit_vector
 from ..errors import InputError, StageError
 from ..log import logger
-from .areas import _nearby
 from .gnss import _station_index, gnss_on_epochs
 from .offsets import _check_model, _pinned, fit_offset_model
 from .plane import evaluate_plane
-from .tie import _area_raw_offset, _gnss_in_crs, apply_offset
+from .tie import _area_raw_offset, _cells_near, _gnss_in_crs, _points_near, apply_offset
 
 #: Leaving the worst station out must divide the reduced chi-square by this for it to be judged
 #: bad.
@@ -90,21 +89,13 @@ def _raw_and_variance(values, incidence, heading, gnss, station, epochs, what):
 
 def _station_raw(ds: xr.Dataset, gnss: xr.Dataset, station, radius_m, k_fallback):
     """Raw offset (epoch), its variance (epoch) and what was used, at one station."""
-    label = str(ds.attrs.get("name") or "dataset")
-    i = _station_index(gnss, station)
-    sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
-    distance = np.hypot(ds["x"].values - sx, ds["y"].values - sy)
-    used = _nearby(distance, radius_m, k_fallback, station, f"points of {label}")
-    inc, head = ds["incidence"].values[used], ds["heading"].values[used]
-    if not (np.isfinite(inc) & np.isfinite(head)).all():
-        raise InputError(f"dataset {label!r}: points near GNSS station {station} have no "
-                         "incidence/heading; project the dataset onto the primary LOS first",
-                         ds.attrs.get("source") or None)
+    used, distance, (sx, sy), label = _points_near(ds, gnss, station, radius_m, k_fallback)
     values = ds["displacement"].transpose("point", "time").values[used]
-    raw, var, info = _raw_and_variance(values, inc, head, gnss, station,
+    raw, var, info = _raw_and_variance(values, ds["incidence"].values[used],
+                                       ds["heading"].values[used], gnss, station,
                                        as_days(ds["time"].values), f"points of {label}")
     info.update({"station": str(station), "n_points": int(used.size), "x": sx, "y": sy})
-    return raw, var * _distance_penalty(distance[used], radius_m), info
+    return raw, var * _distance_penalty(distance, radius_m), info
 
 
 def _distance_penalty(distance, radius_m) -> float:
@@ -114,19 +105,12 @@ def _distance_penalty(distance, radius_m) -> float:
 
 def _cell_raw(cube_t: xr.DataArray, inc_map, head_map, gnss, station, radius_m, k_fallback):
     """As :func:`_station_raw` from the cells with data of a (time, y, x) cube."""
-    i = _station_index(gnss, station)
-    sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
-    iy, ix = np.nonzero(cubes.with_data(cube_t))
-    if iy.size == 0:
-        raise StageError("the cube has no data to reference")
-    distance = np.hypot(cube_t["x"].values[ix] - sx, cube_t["y"].values[iy] - sy)
-    used = _nearby(distance, radius_m, k_fallback, station, "grid cells")
-    iy, ix = iy[used], ix[used]
+    iy, ix, distance, (sx, sy) = _cells_near(cube_t, gnss, station, radius_m, k_fallback)
     raw, var, info = _raw_and_variance(cubes.cells(cube_t, iy, ix), inc_map[iy, ix],
                                        head_map[iy, ix], gnss, station,
                                        as_days(cube_t["time"].values), "grid cells")
-    info.update({"station": str(station), "n_points": int(used.size), "x": sx, "y": sy})
-    return raw, var * _distance_penalty(distance[used], radius_m), info
+    info.update({"station": str(station), "n_points": int(iy.size), "x": sx, "y": sy})
+    return raw, var * _distance_penalty(distance, radius_m), info
 
 
 def _design(sx, sy, plane: bool, names) -> tuple[np.ndarray, float, float]:
@@ -299,15 +283,11 @@ def network_offset(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: float =
 
     Parameters
     ----------
-    ds : xarray.Dataset
-        Point dataset on the common epochs, in its final LOS geometry, series zero at the
-        first epoch (mm, positive toward the satellite).
-    gnss : xarray.Dataset
-        GNSS dataset; moved into the CRS of ``ds`` if it differs.
+    ds, gnss, radius_m, model, k_fallback
+        As in :func:`insarfusion.datum.station_offset` (the dataset on the common epochs in
+        its final LOS geometry; the GNSS moved into its CRS if need be).
     stations : str or list of str
         Reference stations.
-    radius_m, model, k_fallback
-        As in :func:`insarfusion.datum.station_offset`.
     plane : bool
         Fit a plane where the stations allow it (see :func:`network_coefficients`).
 
