@@ -64,6 +64,13 @@ def test_every_output_is_written(result):
     for name in ("loso_velocity_error", "loso_timeseries_rmse"):
         for ext in ("csv", "md"):
             assert (out / "tables" / f"{name}.{ext}").is_file()
+    # the error model's sections: APS removed, GNSS screened, the network tie's uncertainty
+    assert set(validation["atmosphere"]["removed_rms_mm"]) == {"CSK", "S1A"}
+    assert validation["gnss_screening"]["enabled"]
+    tie = validation["datum_tie"]
+    assert tie["tie"] == "network" and set(tie["datasets"]) == {"CSK", "S1A"}
+    assert len(tie["products"]["synergic"]["sigma_mm"]) == validation["epochs"]["count"]
+    assert validation["not_covered"] == {}
     log = (out / "run.log").read_text()
     assert "stage 4/10 temporal ..." in log and "stage 10/10 report done in" in log
     assert "stage 5/10 atmosphere ..." in log
