@@ -43,7 +43,7 @@ NETWORK = ["M21"]
 
 
 def configure(case: Path, aps: str, tie: str, full: bool, network: list[str],
-              plane: bool = False):
+              plane: bool = False, offset_model: str | None = None):
     """The case's configuration with one option of each."""
     cfg = load_config(case / "config.yaml")
     if not full:
@@ -54,6 +54,8 @@ def configure(case: Path, aps: str, tie: str, full: bool, network: list[str],
     cfg.atmosphere.method = aps
     cfg.gnss.tie = tie
     cfg.gnss.network_plane = plane
+    if offset_model:
+        cfg.gnss.offset_model = offset_model
     if tie == "network":
         cfg.gnss.reference = list(network)
     return cfg
@@ -86,6 +88,7 @@ def main():
     parser.add_argument("--tie", nargs="+", default=["station", "network"])
     parser.add_argument("--network", nargs="+", default=NETWORK)
     parser.add_argument("--plane", action="store_true", help="network: offset and plane")
+    parser.add_argument("--offset-model", help="gnss.offset_model (default the case's)")
     parser.add_argument("--full", action="store_true", help="the configured LSTM and CNN")
     parser.add_argument("--json", type=Path, help="append the rows to this file")
     args = parser.parse_args()
@@ -98,12 +101,16 @@ def main():
                      and s != base.final_reference]
         for aps in args.aps:
             for tie in args.tie:
-                cfg = configure(case, aps, tie, args.full, args.network, args.plane)
-                out = args.out / f"{case.name}_{aps}_{tie}{'_full' if args.full else ''}"
-                t0 = time.perf_counter()
-                v = run(cfg, out, force=True, report=False)
+                cfg = configure(case, aps, tie, args.full, args.network, args.plane,
+                                args.offset_model)
                 label = tie if tie == "station" else (
                     f"network({'+'.join(args.network)}{', plane' if args.plane else ''})")
+                if args.offset_model:
+                    label += f" [{args.offset_model}]"
+                safe = "".join(c if c.isalnum() else "_" for c in label)
+                out = args.out / f"{case.name}_{aps}_{safe}{'_full' if args.full else ''}"
+                t0 = time.perf_counter()
+                v = run(cfg, out, force=True, report=False)
                 row = {"case": case.name, "aps": aps, "tie": label, "full": args.full,
                        "seconds": round(time.perf_counter() - t0, 1),
                        "synergic": scores(v, "synergic", never_ref)}
