@@ -79,8 +79,9 @@ class GnssConfig(_Strict):
     ``network_plane`` adds a plane to the network's offset where three or more stations
     allow it (off by default: on the simulated cases a plane through a handful of stations
     adds more tilt noise than it removes; ``benchmarks/README.md``). With one reference
-    station the network tie is the paper's circle mean; the fused product is re-referenced
-    through the reference stations and ``final_reference`` together.
+    station the network tie is the paper's circle mean. Under ``network`` the datasets and
+    the fused product are both tied through the reference stations and ``final_reference``
+    together.
     """
 
     path: Path

@@ -148,10 +148,12 @@ def run_datum(state: RunState) -> None:
     """Tie every dataset to the GNSS datum, or to a common reference area without GNSS."""
     g = state.cfg.gnss
     if g is not None and g.reference and g.tie == "network":
+        # every configured reference station ties each dataset, the final one included
+        stations = list(dict.fromkeys([*g.reference, g.final_reference or g.reference[0]]))
         ties = {}
         for name, ds in state.datasets.items():
             state.datasets[name], ties[name] = datum.network_reference_dataset(
-                ds, state.inputs.gnss, g.reference, radius_m=g.radius_m, model=g.offset_model,
+                ds, state.inputs.gnss, stations, radius_m=g.radius_m, model=g.offset_model,
                 plane=g.network_plane)
         state.validation["datum_tie"] = {"tie": "network", "datasets": ties}
         return
