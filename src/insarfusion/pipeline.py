@@ -149,12 +149,9 @@ def run_datum(state: RunState) -> None:
     g = state.cfg.gnss
     if g is not None and g.reference and g.tie == "network":
         # every configured reference station ties each dataset, the final one included
-        stations = list(dict.fromkeys([*g.reference, g.final_reference or g.reference[0]]))
-        ties = {}
-        for name, ds in state.datasets.items():
-            state.datasets[name], ties[name] = datum.network_reference_dataset(
-                ds, state.inputs.gnss, stations, radius_m=g.radius_m, model=g.offset_model,
-                plane=g.network_plane)
+        state.datasets, ties = datum.network_tie_all(
+            state.datasets, state.inputs.gnss, _tie_stations(g), radius_m=g.radius_m,
+            model=g.offset_model, plane=g.network_plane)
         state.validation["datum_tie"] = {"tie": "network", "datasets": ties}
         return
     if g is not None and g.reference:
@@ -215,22 +212,24 @@ def _final_reference(state: RunState) -> None:
     if g is None or not g.final_reference:
         return
     primary = state.inputs.datasets[state.inputs.primary]
+    inc, head = datum.station_geometry(state.inputs.gnss, primary, g.final_reference)
     if g.tie == "network":
-        stations = list(dict.fromkeys([*g.reference, g.final_reference]))
-        inc, head = datum.station_geometry(state.inputs.gnss, primary, g.final_reference)
-        ties = {}
-        for name, cube in state.products.items():
-            state.products[name], ties[name] = datum.network_reference_grid(
-                cube, state.inputs.gnss, stations, inc, head, radius_m=g.radius_m,
-                model=g.offset_model, plane=g.network_plane)
+        state.products, ties = datum.network_tie_all(
+            state.products, state.inputs.gnss, _tie_stations(g), radius_m=g.radius_m,
+            model=g.offset_model, plane=g.network_plane, geometry=(inc, head))
         state.validation.setdefault("datum_tie", {})["products"] = ties
         return
-    inc, head = datum.station_geometry(state.inputs.gnss, primary, g.final_reference)
     state.products = {
         name: datum.reference_grid(cube, state.inputs.gnss, g.final_reference, inc, head,
                                    radius_m=g.radius_m, model=g.offset_model)
         for name, cube in state.products.items()
     }
+
+
+def _tie_stations(g) -> list[str]:
+    """The stations of the network tie: the reference ones and the final one."""
+    return list(dict.fromkeys([*g.reference, *([g.final_reference] if g.final_reference
+                                                 else [])]))
 
 
 def run_products(state: RunState) -> None:
@@ -302,8 +301,9 @@ def _load_truth(path):
 
 #: The stages, in the order of the paper's Figure 2.
 STAGES = (("load", run_load), ("project", run_project), ("epochs", run_epochs),
-          ("temporal", run_temporal), ("atmosphere", run_atmosphere), ("datum", run_datum), ("spatial", run_spatial),
-          ("products", run_products), ("validate", run_validate), ("report", run_report))
+          ("temporal", run_temporal), ("atmosphere", run_atmosphere), ("datum", run_datum),
+          ("spatial", run_spatial), ("products", run_products), ("validate", run_validate),
+          ("report", run_report))
 
 
 # --------------------------------------------------------------------------- the run

@@ -62,6 +62,7 @@ from .network import (
     network_offset,
     network_reference_dataset,
     network_reference_grid,
+    network_tie_all,
 )
 from .offsets import LOWPASS_WINDOW_EPOCHS, OFFSET_MODELS, fit_offset_model
 from .plane import evaluate_plane, offset_plane, plane_coefficients
@@ -72,7 +73,8 @@ __all__ = [
     "LOWPASS_WINDOW_EPOCHS", "OFFSET_MODELS", "OVERLAP_BLOCK_M", "apply_offset", "area_means",
     "common_reference_area", "cube_area_means", "evaluate_plane", "fit_offset_model",
     "gnss_los", "gnss_on_epochs", "network_coefficients", "network_offset",
-    "network_reference_dataset", "network_reference_grid", "offset_plane", "plane_coefficients", "reference_dataset",
+    "network_reference_dataset", "network_reference_grid", "network_tie_all",
+    "offset_plane", "plane_coefficients", "reference_dataset",
     "reference_grid", "reference_to_area", "station_geometry", "station_offset",
     "stations_los_on_epochs", "validation_stations",
 ]

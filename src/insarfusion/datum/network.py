@@ -28,7 +28,8 @@ chi-square where the stations over-determine it (mm).
 With one station the result is the one-station tie's (the paper's circle mean).
 
 Public API: :func:`network_coefficients`, :func:`network_offset`,
-:func:`network_reference_dataset`. Offsets mm, positions metres.
+:func:`network_reference_dataset`, :func:`network_reference_grid` (the fused cube) and
+:func:`network_tie_all` (several datasets or cubes). Offsets mm, positions metres.
 """
 
 from __future__ import annotations
@@ -395,3 +396,35 @@ def network_reference_grid(cube: xr.DataArray, gnss: xr.Dataset, stations, incid
                  "datum_model": model, "datum_radius_m": float(radius_m), "datum_tie": "network"}
     out.name = cube.name
     return out, summary
+
+
+def network_tie_all(items: dict, gnss: xr.Dataset, stations, radius_m: float = 100.0,
+                    model: str = "linear", plane: bool = False, geometry=None):
+    """The network tie of several point datasets, or of several fused cubes.
+
+    Parameters
+    ----------
+    items : dict of str to xarray.Dataset or xarray.DataArray
+        Point datasets (:func:`network_reference_dataset`) or, with ``geometry``, cubes
+        ``(time, y, x)`` (:func:`network_reference_grid`).
+    gnss, stations, radius_m, model, plane
+        As in :func:`network_offset`.
+    geometry : tuple of (incidence, heading), optional
+        The products' LOS geometry, degrees; given for cubes.
+
+    Returns
+    -------
+    tied : dict
+        The same keys, each tied.
+    summaries : dict
+        Per key, the summary of :func:`network_offset`.
+    """
+    tied, summaries = {}, {}
+    for name, item in items.items():
+        if geometry is None:
+            tied[name], summaries[name] = network_reference_dataset(
+                item, gnss, stations, radius_m, model, plane)
+        else:
+            tied[name], summaries[name] = network_reference_grid(
+                item, gnss, stations, *geometry, radius_m=radius_m, model=model, plane=plane)
+    return tied, summaries
