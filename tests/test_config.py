@@ -111,3 +111,25 @@ def test_method_sections_default_to_the_estimators_own_defaults():
         params = spatial.estimator_params(method)
         estimator = make_interpolator(method).get_params()
         assert params == {k: estimator[k] for k in params}, method
+
+
+def test_error_model_keys(tmp_path):
+    """``atmosphere:`` and ``gnss.tie`` / ``gnss.screening``: defaults, paths, refusals."""
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.atmosphere.method == "spatiotemporal" and cfg.atmosphere.scale_m == 100.0
+    assert cfg.atmosphere.filter_params()["window_days"] == 90.0
+    assert cfg.gnss.tie == "network" and not cfg.gnss.network_plane
+    assert cfg.gnss.screening.enabled and cfg.gnss.screening.steps_file is None
+    text = GOOD.replace("radius_m: 100}", "radius_m: 100, tie: station, screening: "
+                        "{steps_file: steps.txt, outlier_threshold: 4}}")
+    text += "atmosphere: {method: common_mode, window_days: 60}\n"
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.gnss.tie == "station" and cfg.gnss.screening.outlier_threshold == 4
+    assert cfg.gnss.screening.steps_file == (tmp_path / "steps.txt").resolve()
+    assert cfg.atmosphere.method == "common_mode" and cfg.atmosphere.window_days == 60
+    for bad, where in (("atmosphere: {method: stamps}\n", "key 'atmosphere.method'"),
+                       ("atmosphere: {scale_m: 0}\n", "key 'atmosphere.scale_m'")):
+        with pytest.raises(ConfigError, match=where):
+            load_config(write(tmp_path, GOOD + bad))
+    with pytest.raises(ConfigError, match="key 'gnss.tie'"):
+        load_config(write(tmp_path, GOOD.replace("radius_m: 100}", "radius_m: 100, tie: x}")))

@@ -165,3 +165,24 @@ def test_bad_input_is_a_one_line_error(tmp_path):
     bad.write_text("M01  2017-12-01  1\n")
     with pytest.raises(InputError, match="line 1"):
         read_ngl_steps(bad)
+
+
+def test_the_run_screens_as_configured(tmp_path):
+    """``gnss.screening``: a spike removed and reported for validation.json, steps from the
+    configured file, nothing done when disabled."""
+    from insarfusion.config import GnssScreeningConfig
+    from insarfusion.gnss_screening import screen_for_run
+
+    time, _, clean = series(3)
+    spiked = clean.copy()
+    spiked[2, 1, 400] += 1.0e6
+    path = tmp_path / "steps.txt"
+    path.write_text("M01  17DEC01  1  TRM57971.00     NONE\n")
+    cleaned, section = screen_for_run(station_set(time, spiked),
+                                      GnssScreeningConfig(steps_file=path))
+    assert section["enabled"] and section["outlier_epochs"] >= 1
+    assert section["stations"]["M09"]["outlier_epochs"] >= 1
+    assert [s["date"] for s in section["stations"]["M01"]["steps"]] == ["2017-12-01"] * 3
+    assert np.isnan(cleaned["up"].values[1, 400])
+    same, off = screen_for_run(station_set(time, spiked), GnssScreeningConfig(enabled=False))
+    assert off == {"enabled": False} and same["up"].values[1, 400] > 1e5

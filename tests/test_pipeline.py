@@ -53,7 +53,7 @@ def test_every_output_is_written(result):
                  "validation.json", "report.html", "config.resolved.yaml", "run.log",
                  "figures/velocity_maps.png", "figures/station_timeseries.png",
                  "tables/velocity.csv", "tables/velocity.md", "tables/truth.md",
-                 "tables/holdout_blocks.md"):
+                 "tables/holdout_blocks.md", "atmosphere.nc"):
         assert (out / name).is_file(), name
     assert json.loads((out / "validation.json").read_text()) == validation
     html = (out / "report.html").read_text()
@@ -64,8 +64,16 @@ def test_every_output_is_written(result):
     for name in ("loso_velocity_error", "loso_timeseries_rmse"):
         for ext in ("csv", "md"):
             assert (out / "tables" / f"{name}.{ext}").is_file()
+    # the error model's sections: APS removed, GNSS screened, the network tie's uncertainty
+    assert set(validation["atmosphere"]["removed_rms_mm"]) == {"CSK", "S1A"}
+    assert validation["gnss_screening"]["enabled"]
+    tie = validation["datum_tie"]
+    assert tie["tie"] == "network" and set(tie["datasets"]) == {"CSK", "S1A"}
+    assert len(tie["products"]["synergic"]["sigma_mm"]) == validation["epochs"]["count"]
+    assert validation["not_covered"] == {}
     log = (out / "run.log").read_text()
-    assert "stage 4/9 temporal ..." in log and "stage 9/9 report done in" in log
+    assert "stage 4/10 temporal ..." in log and "stage 10/10 report done in" in log
+    assert "stage 5/10 atmosphere ..." in log
     # the cubes kept on disk during the run are gone; the products are float32, chunked by
     # epoch and band of rows
     assert not (out / ".cubes").exists()
@@ -77,8 +85,8 @@ def test_every_output_is_written(result):
 
 def test_timings_of_every_stage(result):
     _, v = result
-    stages = ("load", "project", "epochs", "temporal", "datum", "spatial", "products",
-              "validate", "report", "total")
+    stages = ("load", "project", "epochs", "temporal", "atmosphere", "datum", "spatial",
+              "products", "validate", "report", "total")
     # the documented order of the paper's Figure 2, every stage timed
     assert tuple(name for name, _ in P.STAGES) == stages[:-1]
     assert all(v["timings_s"][s] >= 0 for s in stages)

@@ -147,3 +147,22 @@ def test_truth_scores_split_common_offset_from_pattern():
     assert scores["field_pattern_rmse_mm"] < scores["field_rmse_mm"]
     # a product that differs from the truth by an offset per epoch only has no pattern error
     assert truth_scores(truth + offset, truth)["field_pattern_rmse_mm"] == 0
+
+
+def test_stations_beyond_the_radius_of_every_point_are_not_covered(caplog):
+    """A validation station 2 km from the data is listed, not scored from an edge cell."""
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    from insarfusion.validate import StationValidation
+
+    gnss = xr.Dataset(coords={"station": ["IN", "FAR"], "x": ("station", [50.0, 2000.0]),
+                              "y": ("station", [50.0, 0.0])})
+    points = xr.Dataset(coords={"x": ("point", [0.0, 100.0]), "y": ("point", [0.0, 100.0])})
+    cfg = SimpleNamespace(radius_m=100.0, reference=[], final_reference=None)
+    sv = StationValidation(gnss, points, np.array([], dtype="datetime64[D]"), cfg)
+    with caplog.at_level("WARNING", logger="insarfusion"):
+        far = sv._not_covered({"A": points})
+    assert list(far) == ["FAR"] and far["FAR"] == pytest.approx(1902.6, abs=0.1)
+    assert "FAR" in caplog.text and "not scored" in caplog.text

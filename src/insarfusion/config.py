@@ -63,8 +63,46 @@ class DatasetConfig(_Strict):
     options: dict = Field(default_factory=dict, description="reader-specific options")
 
 
+class GnssScreeningConfig(_Strict):
+    """Screening of the GNSS series at load (:func:`insarfusion.gnss_screening.screen_gnss`).
+
+    Outlier epochs (median and MAD over moving windows) are removed and steps corrected before
+    any tie or score; what was flagged is logged and listed in ``validation.json``
+    (``gnss_screening``).
+    """
+
+    enabled: bool = True
+    outlier_threshold: float = Field(5.0, gt=0, description="robust standard deviations")
+    window_days: float = Field(90.0, gt=0, description="moving window of both tests, days")
+    scale_days: float = Field(365.0, gt=0, description="window of the moving MAD, days")
+    detect_steps: bool = True
+    step_threshold: float = Field(6.0, gt=0, description="robust standard deviations")
+    min_step_mm: float = Field(5.0, ge=0, description="smallest step detected, mm")
+    steps_file: Path | None = Field(None, description="NGL steps.txt: known step dates")
+
+    def screen_params(self) -> dict:
+        """Keyword arguments of :func:`~insarfusion.gnss_screening.screen_gnss` (no steps)."""
+        return {"window_days": self.window_days, "scale_days": self.scale_days,
+                "outlier_threshold": self.outlier_threshold,
+                "detect_steps": self.detect_steps, "step_threshold": self.step_threshold,
+                "min_step_mm": self.min_step_mm}
+
+
 class GnssConfig(_Strict):
-    """GNSS stations: where they are, which ones reference the datasets."""
+    """GNSS stations: where they are, which ones reference the datasets.
+
+    ``tie``: ``"station"`` is the paper's tie (one station: the mean of the points within
+    ``radius_m``; several: a least-squares plane through their offsets); ``"network"`` ties
+    each dataset through all reference stations at once per epoch, weighted by the GNSS
+    formal errors and the points near each station, robustly (a bad station is down-weighted
+    and named), with the tie's own uncertainty per epoch (:mod:`insarfusion.datum.network`).
+    ``network_plane`` adds a plane to the network's offset where three or more stations
+    allow it (off by default: on the simulated cases a plane through a handful of stations
+    adds more tilt noise than it removes; ``benchmarks/README.md``). With one reference
+    station the network tie is the paper's circle mean. Under ``network`` the datasets and
+    the fused product are both tied through the reference stations and ``final_reference``
+    together.
+    """
 
     path: Path = Field(description="a GNSS file or a folder of them, relative to the config")
     format: Literal["auto", "tenv3", "tenv", "pos", "ecef", "csv"] = Field(
@@ -78,6 +116,11 @@ class GnssConfig(_Strict):
     stations: list[str] | None = Field(None, description="stations to read; default every one")
     offset_model: Literal["constant", "linear", "lowpass", "raw"] = Field(
         "linear", description="how the dataset-GNSS offset is smoothed in time")
+    tie: Literal["station", "network"] = Field(
+        "network", description="tie each dataset through one station or all references at once")
+    network_plane: bool = Field(False, description="the network tie fits an offset plane too")
+    screening: GnssScreeningConfig = Field(default_factory=GnssScreeningConfig,
+                                           description="outlier and step screening of the GNSS")
 
     @field_validator("reference", mode="before")
     @classmethod
@@ -92,6 +135,30 @@ class GnssConfig(_Strict):
                              "or leave the key out to tie the datasets at a common reference "
                              "area without GNSS")
         return v
+
+
+class AtmosphereConfig(_Strict):
+    """Atmospheric phase screen filtering of each point dataset (:mod:`insarfusion.atmosphere`).
+
+    ``method``: ``none``, ``common_mode`` (the per-epoch median residual of each dataset) or
+    ``spatiotemporal`` (temporal high-pass per point, robust spatial Gaussian per epoch). The
+    other keys are the filter's parameters; the defaults are those measured in
+    ``benchmarks/README.md``.
+    """
+
+    method: Literal["none", "common_mode", "spatiotemporal"] = "spatiotemporal"
+    temporal: Literal["trend_gaussian", "gaussian", "polynomial"] = "trend_gaussian"
+    window_days: float = Field(90.0, gt=0, description="temporal Gaussian's std, days")
+    degree: int = Field(2, ge=0, le=5, description="degree of the polynomial trend")
+    annual: bool = True
+    scale_m: float = Field(100.0, gt=0, description="spatial Gaussian's std, metres")
+    iterations: int = Field(1, ge=0, le=10, description="robust reweighting passes")
+    ramp: bool = Field(False, description="a robust plane per epoch (orbital ramp) too")
+    cell_m: float | None = Field(None, gt=0, description="binning cell; default scale_m / 2")
+
+    def filter_params(self) -> dict:
+        """Keyword arguments of :class:`~insarfusion.atmosphere.APSFilter`."""
+        return self.model_dump()
 
 
 class ReferencePointConfig(_Strict):
@@ -382,6 +449,8 @@ class Config(_Strict):
     spatial: SpatialConfig = Field(default_factory=SpatialConfig, description="spatial fusion")
     validation: ValidationConfig = Field(default_factory=ValidationConfig,
         description="checks beyond the stations")
+    atmosphere: AtmosphereConfig = Field(default_factory=AtmosphereConfig,
+        description="atmospheric phase screen filtering of each dataset")
     seed: int = Field(0, description="random seed (same seed, same products on CPU)")
     truth: Path | None = Field(None,
         description="NetCDF of the true displacement (simulated cases)")
@@ -411,6 +480,9 @@ class Config(_Strict):
             d.path = (base / d.path).resolve() if not d.path.is_absolute() else d.path
         if self.gnss is not None and not self.gnss.path.is_absolute():
             self.gnss.path = (base / self.gnss.path).resolve()
+        steps = self.gnss.screening.steps_file if self.gnss is not None else None
+        if steps is not None and not steps.is_absolute():
+            self.gnss.screening.steps_file = (base / steps).resolve()
         if self.truth is not None and not self.truth.is_absolute():
             self.truth = (base / self.truth).resolve()
         if self.decomposition is not None:

@@ -32,7 +32,8 @@ Everything runs on all stations and components at once (pandas time-based rollin
 only the report is written station by station. Every flagged item is logged with the station
 named, and returned in a :class:`ScreeningReport`.
 
-Public API: :func:`screen_gnss`, :class:`ScreeningReport`, :func:`read_ngl_steps`.
+Public API: :func:`screen_gnss`, :class:`ScreeningReport`, :func:`read_ngl_steps` and
+:func:`screen_for_run` (the run's screening, as ``gnss.screening`` configures it).
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ DEFAULT_STEP_THRESHOLD = 6.0
 DEFAULT_MIN_STEP_MM = 5.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScreeningReport:
-    """What :func:`screen_gnss` flagged.
+    """What :func:`screen_gnss` flagged: :attr:`flags`, one row per item, and :attr:`removed`.
 
     Attributes
     ----------
@@ -403,6 +404,40 @@ def screen_gnss(gnss: xr.Dataset, window_days=DEFAULT_WINDOW_DAYS,
     return cleaned, report
 
 
+def screen_for_run(gnss: xr.Dataset, config) -> tuple[xr.Dataset, dict]:
+    """Screen a run's GNSS as its configuration asks (``gnss.screening``).
+
+    Parameters
+    ----------
+    gnss : xarray.Dataset
+        The stations as loaded.
+    config : insarfusion.config.GnssScreeningConfig
+        The screening keys; known step dates are read from ``steps_file`` when given.
+
+    Returns
+    -------
+    cleaned : xarray.Dataset
+        The screened stations (attributes kept).
+    section : dict
+        For ``validation.json``: ``enabled``, the totals ``outlier_epochs`` and ``steps``, and
+        per station what :meth:`ScreeningReport.summary` lists (only stations with a flag).
+    """
+    if not config.enabled:
+        logger.info("GNSS screening disabled (gnss.screening.enabled: false)")
+        return gnss, {"enabled": False}
+    steps = None
+    if config.steps_file is not None:
+        steps = read_ngl_steps(config.steps_file, gnss["station"].values.astype(str))
+    cleaned, report = screen_gnss(gnss, step_dates=steps, **config.screen_params())
+    stations = {k: v for k, v in report.summary().items() if v["outlier_epochs"] or v["steps"]}
+    section = {"enabled": True, "outlier_epochs": int(cleaned.attrs["screened_outliers"]),
+               "steps": int(cleaned.attrs["screened_steps"]), "stations": stations}
+    logger.info("GNSS screening: %d outlier epoch(s) removed, %d step(s) corrected, at %d of %d "
+                "stations", section["outlier_epochs"], section["steps"], len(stations),
+                gnss.sizes["station"])
+    return cleaned, section
+
+
 def read_ngl_steps(path, stations=None) -> dict:
     """Step dates per station from a Nevada Geodetic Laboratory ``steps.txt`` file.
 
@@ -443,4 +478,4 @@ def read_ngl_steps(path, stations=None) -> dict:
 
 __all__ = ["COMPONENTS", "DEFAULT_MIN_STEP_MM", "DEFAULT_OUTLIER_THRESHOLD", "DEFAULT_SCALE_DAYS",
            "DEFAULT_STEP_THRESHOLD", "DEFAULT_WINDOW_DAYS", "ScreeningReport",
-           "read_ngl_steps", "screen_gnss"]
+           "read_ngl_steps", "screen_for_run", "screen_gnss"]

@@ -78,14 +78,8 @@ def check_grid_size(extent, cell_size_m: float, n_epochs: int, n_datasets: int,
 
     Parameters
     ----------
-    extent : tuple of float
-        ``(xmin, xmax, ymin, ymax)`` of the points, metres in the working CRS.
-    cell_size_m : float
-        Cell size, metres.
-    n_epochs : int
-        Common epochs.
-    n_datasets : int
-        Datasets gridded.
+    extent, cell_size_m, n_epochs, n_datasets
+        As in :func:`grid_bytes` (the extent being that of the points).
     available : int, optional
         Bytes available; default :func:`available_memory_bytes`.
 
@@ -129,15 +123,13 @@ def check_run_grid(inputs, spatial_cfg, n_epochs: int, available: int | None = N
     spatial_cfg : insarfusion.config.SpatialConfig
         ``cell_size_m``; with ``"auto"`` the smallest of ``cell_size_candidates_m`` (the
         largest grid that may be chosen).
-    n_epochs : int
-        Common epochs.
-    available : int, optional
-        Bytes available; default :func:`available_memory_bytes`.
+    n_epochs, available
+        As in :func:`check_grid_size`.
 
     Returns
     -------
     int
-        The estimated bytes of the cubes.
+        What :func:`check_grid_size` returns; it raises as that does.
     """
     from .load import extent
 

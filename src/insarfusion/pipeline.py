@@ -1,8 +1,8 @@
 """The whole run, stage by stage as in the paper's Figure 2.
 
-1. load → 2. project LOS → 3. common epochs → 4. temporal resampling → 5. GNSS datum →
-6. spatial fusion (and the fused products' final reference) → 7. products → 8. validation →
-9. report.
+1. load (and GNSS screening) → 2. project LOS → 3. common epochs → 4. temporal resampling →
+5. atmosphere (APS filtering, beyond the paper) → 6. GNSS datum → 7. spatial fusion (and the
+fused products' final reference) → 8. products → 9. validation → 10. report.
 
 Each ``run_<stage>`` is a few lines that hand the run's labelled data to the stage's own
 module, where the computation is; :data:`STAGES` lists them in that order and :func:`run`
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import datum, guards, parallel, spatial, temporal, validate
+from . import atmosphere, datum, guards, parallel, spatial, temporal, validate
 from .config import Config
 from .errors import StageError
 from .grid import make_grid
@@ -41,6 +41,7 @@ class RunState:
     epochs: np.ndarray | None = None
     temporal_scores: dict = field(default_factory=dict)
     temporal_method: str | None = None
+    aps: dict = field(default_factory=dict)           # dataset -> removed APS (point, time)
     grid: xr.Dataset | None = None
     products: dict = field(default_factory=dict)      # method -> cube (time, y, x)
     product_std: dict = field(default_factory=dict)   # method -> std cube or None
@@ -78,6 +79,12 @@ def run_load(state: RunState) -> None:
     state.inputs = load_inputs(state.cfg)
     for line in state.inputs.summary_lines():
         logger.info(line)
+    g = state.cfg.gnss
+    if g is not None and state.inputs.gnss is not None:
+        from .gnss_screening import screen_for_run
+
+        state.inputs.gnss, state.validation["gnss_screening"] = screen_for_run(
+            state.inputs.gnss, g.screening)
     guards.check_holdout_blocks(state.inputs, state.cfg.validation)
     if state.cfg.truth is not None:
         state.truth = _load_truth(state.cfg.truth)
@@ -127,9 +134,26 @@ def run_temporal(state: RunState) -> None:
     }
 
 
+def run_atmosphere(state: RunState) -> None:
+    """Estimate and remove each dataset's atmospheric phase screen, dataset by dataset.
+
+    The removed APS is kept for ``atmosphere.nc``; what each dataset lost (RMS, mm) is logged
+    and goes to ``validation.json`` (``atmosphere``).
+    """
+    state.datasets, state.aps, state.validation["atmosphere"] = atmosphere.filter_datasets(
+        state.datasets, state.cfg.atmosphere.filter_params())
+
+
 def run_datum(state: RunState) -> None:
     """Tie every dataset to the GNSS datum, or to a common reference area without GNSS."""
     g = state.cfg.gnss
+    if g is not None and g.reference and g.tie == "network":
+        # every configured reference station ties each dataset, the final one included
+        state.datasets, ties = datum.network_tie_all(
+            state.datasets, state.inputs.gnss, _tie_stations(g), radius_m=g.radius_m,
+            model=g.offset_model, plane=g.network_plane)
+        state.validation["datum_tie"] = {"tie": "network", "datasets": ties}
+        return
     if g is not None and g.reference:
         state.datasets = {
             name: datum.reference_dataset(ds, state.inputs.gnss, g.reference,
@@ -189,11 +213,23 @@ def _final_reference(state: RunState) -> None:
         return
     primary = state.inputs.datasets[state.inputs.primary]
     inc, head = datum.station_geometry(state.inputs.gnss, primary, g.final_reference)
+    if g.tie == "network":
+        state.products, ties = datum.network_tie_all(
+            state.products, state.inputs.gnss, _tie_stations(g), radius_m=g.radius_m,
+            model=g.offset_model, plane=g.network_plane, geometry=(inc, head))
+        state.validation.setdefault("datum_tie", {})["products"] = ties
+        return
     state.products = {
         name: datum.reference_grid(cube, state.inputs.gnss, g.final_reference, inc, head,
                                    radius_m=g.radius_m, model=g.offset_model)
         for name, cube in state.products.items()
     }
+
+
+def _tie_stations(g) -> list[str]:
+    """The stations of the network tie: the reference ones and the final one."""
+    return list(dict.fromkeys([*g.reference, *([g.final_reference] if g.final_reference
+                                                 else [])]))
 
 
 def run_products(state: RunState) -> None:
@@ -215,6 +251,7 @@ def run_products(state: RunState) -> None:
                                 state.velocity, state.grid, state.datasets, state.inputs.crs,
                                 attrs=meta, primary=primary, reference=ref["place"],
                                 ref_date=state.epochs[0])
+    atmosphere.write_aps(state.out / "atmosphere.nc", state.aps)
 
 
 def run_validate(state: RunState) -> None:
@@ -285,14 +322,15 @@ def _load_truth(path):
 
 #: The stages, in the order of the paper's Figure 2.
 STAGES = (("load", run_load), ("project", run_project), ("epochs", run_epochs),
-          ("temporal", run_temporal), ("datum", run_datum), ("spatial", run_spatial),
-          ("products", run_products), ("validate", run_validate), ("report", run_report))
+          ("temporal", run_temporal), ("atmosphere", run_atmosphere), ("datum", run_datum),
+          ("spatial", run_spatial), ("products", run_products), ("validate", run_validate),
+          ("report", run_report))
 
 
 # --------------------------------------------------------------------------- the run
 
 class _Timer:
-    """Log a stage as it starts ("stage 4/9 temporal ...") and its wall time as it ends.
+    """Log a stage as it starts ("stage 4/10 temporal ...") and its wall time as it ends.
 
     The time (s) is kept in ``state.timings``.
     """

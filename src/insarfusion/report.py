@@ -85,6 +85,11 @@ def truth_table(validation: dict) -> pd.DataFrame | None:
         return None
     df = pd.DataFrame(validation["truth"]).T
     df.index.name = "method"
+    if {"field_rmse_mm", "field_pattern_rmse_mm"} <= set(df.columns):
+        # the per-epoch common mode of the error (datum, atmosphere at the references)
+        field = df["field_rmse_mm"].astype(float)
+        pattern = df["field_pattern_rmse_mm"].astype(float)
+        df["common_mode_mm"] = np.sqrt((field**2 - pattern**2).clip(lower=0.0)).round(3)
     return df
 
 
@@ -485,6 +490,36 @@ def reading(validation: dict) -> list[str]:
                      f"({held[best]:.2f} mm); " + _ranking(held))
     if validation.get("temporal_method"):
         lines.append(f"Temporal resampling used: {validation['temporal_method']}.")
+    return lines + error_model_lines(validation)
+
+
+def error_model_lines(validation: dict) -> list[str]:
+    """What the error model did: APS removed, GNSS screened, the tie and its uncertainty."""
+    lines = []
+    aps = validation.get("atmosphere", {})
+    if aps.get("removed_rms_mm"):
+        lost = ", ".join(f"{k} {v:.2f} mm" for k, v in aps["removed_rms_mm"].items())
+        lines.append(f"Atmosphere ({aps['method']}): APS removed, RMS per dataset: {lost} "
+                     "(atmosphere.nc).")
+    elif aps:
+        lines.append("Atmosphere: none removed.")
+    screening = validation.get("gnss_screening", {})
+    if screening.get("enabled"):
+        lines.append(f"GNSS screening: {screening['outlier_epochs']} outlier epoch(s) removed "
+                     f"and {screening['steps']} step(s) corrected, at "
+                     f"{len(screening['stations'])} station(s).")
+    tie = validation.get("datum_tie", {})
+    for kind, ties in (("datasets", tie.get("datasets", {})),
+                       ("products", tie.get("products", {}))):
+        for name, t in list(ties.items())[:1 if kind == "products" else None]:
+            down = (f"; down-weighted: {', '.join(t['down_weighted'])}"
+                    if t["down_weighted"] else "")
+            what = name if kind == "datasets" else "fused products"
+            lines.append(f"Network GNSS tie of {what} through {', '.join(t['stations'])}: "
+                         f"uncertainty {t['sigma_mm_mean']:.2f} mm per epoch{down}.")
+    if validation.get("not_covered"):
+        lines.append("Not scored (no data within gnss.radius_m): "
+                     + ", ".join(validation["not_covered"]) + ".")
     return lines
 
 

@@ -327,6 +327,8 @@ class StationValidation:
         """
         g = self.config
         stations = datum.validation_stations(self.gnss, g.reference, g.final_reference)
+        far = self._not_covered(datasets)
+        stations = [s for s in stations if s not in far]
         gnss_all = datum.stations_los_on_epochs(self.gnss, self.primary, self.epochs,
                                                 self.names)
         series_all = self._series_at_stations(datasets, products)
@@ -339,13 +341,32 @@ class StationValidation:
                                             stations)
         near = {name: self._near_station_series(datasets, products, name)
                 for name in series_all}
-        return {"stations": list(stations),
+        return {"stations": list(stations), "not_covered": far,
                 "gnss": {s: {"velocity_mm_yr": rounded(linear_rate(self.epochs,
                                                                    self.gnss_series[i]))}
                          for i, s in enumerate(stations)},
                 "methods": methods,
                 "improvement_pct": improvements(methods),
                 "leave_one_station_out": self._leave_one_out(series_all, near, gnss_all)}
+
+    def _not_covered(self, datasets) -> dict:
+        """Stations farther than the datum radius from every input point: ``{name: metres}``.
+
+        Their series would be read from an edge cell, extrapolated rather than measured; they
+        are not scored in ``methods`` (logged).
+        """
+        xs = np.concatenate([ds["x"].values for ds in datasets.values()])
+        ys = np.concatenate([ds["y"].values for ds in datasets.values()])
+        far = {}
+        for name, x0, y0 in zip(self.names, self.x, self.y, strict=True):
+            gap = float(np.min(np.hypot(xs - x0, ys - y0))) if np.isfinite(x0 + y0) else np.inf
+            if gap > self.config.radius_m:
+                far[name] = rounded(gap, 1) if np.isfinite(gap) else None
+        if far:
+            logger.warning("GNSS station(s) %s: no InSAR point within %g m (gnss.radius_m); "
+                           "not scored (validation.json: not_covered)", ", ".join(far),
+                           self.config.radius_m)
+        return far
 
     def _near_station_series(self, datasets, products, name) -> np.ndarray:
         """Mean series of a method's points or cells within the datum radius of each station."""

@@ -44,7 +44,8 @@ The datasets are tied together at a common reference area instead
 Modules, each depending only on those before it: :mod:`.gnss` (stations on the LOS),
 :mod:`.offsets` (offset models), :mod:`.areas` (series near stations), :mod:`.tie` (the tie at
 one station), :mod:`.plane` (several stations), :mod:`.reference` (datasets and the fused cube
-in the datum) and :mod:`.area_tie` (no GNSS).
+in the datum), :mod:`.network` (all reference stations at once, weighted and robust, with
+the tie's own uncertainty; ``gnss.tie: network``) and :mod:`.area_tie` (no GNSS).
 """
 
 from .area_tie import OVERLAP_BLOCK_M, common_reference_area, reference_to_area
@@ -56,6 +57,13 @@ from .gnss import (
     stations_los_on_epochs,
     validation_stations,
 )
+from .network import (
+    network_coefficients,
+    network_offset,
+    network_reference_dataset,
+    network_reference_grid,
+    network_tie_all,
+)
 from .offsets import LOWPASS_WINDOW_EPOCHS, OFFSET_MODELS, fit_offset_model
 from .plane import evaluate_plane, offset_plane, plane_coefficients
 from .reference import reference_dataset, reference_grid
@@ -64,7 +72,9 @@ from .tie import apply_offset, station_offset
 __all__ = [
     "LOWPASS_WINDOW_EPOCHS", "OFFSET_MODELS", "OVERLAP_BLOCK_M", "apply_offset", "area_means",
     "common_reference_area", "cube_area_means", "evaluate_plane", "fit_offset_model",
-    "gnss_los", "gnss_on_epochs", "offset_plane", "plane_coefficients", "reference_dataset",
+    "gnss_los", "gnss_on_epochs", "network_coefficients", "network_offset",
+    "network_reference_dataset", "network_reference_grid", "network_tie_all",
+    "offset_plane", "plane_coefficients", "reference_dataset",
     "reference_grid", "reference_to_area", "station_geometry", "station_offset",
     "stations_los_on_epochs", "validation_stations",
 ]

@@ -105,19 +105,13 @@ def cube_area_means(cube: xr.DataArray, sx, sy, radius_m: float = 100.0,
     ----------
     cube : xarray.DataArray
         ``(time, y, x)`` displacement, mm, ``x``/``y`` cell centres in metres.
-    sx, sy : array_like, shape (n_station,)
-        Station positions, metres.
-    radius_m : float
-        Cells within this distance (m) of a station are averaged.
-    k_fallback : int
-        If none lies within ``radius_m``, the ``k_fallback`` nearest are.
+    sx, sy, radius_m, k_fallback
+        As in :func:`area_means`, the candidates being the cells with data.
 
     Returns
     -------
-    means : numpy.ndarray, shape (n_station, n_epoch)
-        Mean series per station, mm.
-    n_used : numpy.ndarray of int, shape (n_station,)
-    max_distance_m : numpy.ndarray, shape (n_station,)
+    means, n_used, max_distance_m
+        As :func:`area_means` returns them.
         Farthest cell used per station, metres.
     """
     cube = cube.transpose("time", "y", "x")

@@ -12,14 +12,19 @@ import xarray as xr
 
 from .. import cubes
 from ..conventions import as_days
-from ..errors import InputError, StageError
+from ..errors import InputError
 from ..log import logger
 from ..series import linear_rate
-from .areas import _nearby
-from .gnss import _station_index
 from .offsets import _check_model, _pinned
 from .plane import offset_plane
-from .tie import _area_raw_offset, _gnss_in_crs, _offset_attrs, apply_offset, station_offset
+from .tie import (
+    _area_raw_offset,
+    _cells_near,
+    _gnss_in_crs,
+    _offset_attrs,
+    apply_offset,
+    station_offset,
+)
 
 
 def reference_dataset(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: float = 100.0,
@@ -31,15 +36,10 @@ def reference_dataset(ds: xr.Dataset, gnss: xr.Dataset, stations, radius_m: floa
 
     Parameters
     ----------
-    ds : xarray.Dataset
-        Point dataset on the common epochs, in its final LOS geometry, series zero at the
-        first epoch (mm, positive toward the satellite).
-    gnss : xarray.Dataset
-        GNSS dataset; moved into the CRS of ``ds`` if it differs.
+    ds, gnss, radius_m, model, k_fallback
+        As in :func:`station_offset`.
     stations : str or list of str
         Reference station(s), on stable ground.
-    radius_m, model, k_fallback
-        As in :func:`station_offset`.
 
     Returns
     -------
@@ -101,14 +101,7 @@ def reference_grid(cube: xr.DataArray, gnss: xr.Dataset, station, incidence, hea
     _check_model(model)
     cube_t = cube.transpose("time", "y", "x")
     gnss = _gnss_in_crs(gnss, cube.attrs.get("crs"))
-    i = _station_index(gnss, station)
-    sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
-    iy, ix = np.nonzero(cubes.with_data(cube_t))
-    if iy.size == 0:
-        raise StageError("the cube has no data to reference")
-    distance = np.hypot(cube_t["x"].values[ix] - sx, cube_t["y"].values[iy] - sy)
-    used = _nearby(distance, radius_m, k_fallback, station, "grid cells")
-    iy, ix = iy[used], ix[used]
+    iy, ix, distance, _ = _cells_near(cube_t, gnss, station, radius_m, k_fallback)
     shape = (cube_t.sizes["y"], cube_t.sizes["x"])
     inc = np.broadcast_to(np.asarray(incidence, dtype=float), shape)[iy, ix]
     head = np.broadcast_to(np.asarray(heading, dtype=float), shape)[iy, ix]
@@ -120,8 +113,8 @@ def reference_grid(cube: xr.DataArray, gnss: xr.Dataset, station, incidence, hea
                                  "grid cells")
     offset, fitted = _pinned(epochs, raw, model)
     attrs = _offset_attrs(info, model, radius_m, raw, fitted)
-    attrs.update({"station": str(station), "n_cells": int(used.size),
-                  "max_distance_m": float(distance[used].max())})
+    attrs.update({"station": str(station), "n_cells": int(iy.size),
+                  "max_distance_m": float(distance.max())})
     offset_da = xr.DataArray(offset, dims="time", coords={"time": cube_t["time"].values},
                              attrs=attrs)
     out = apply_offset(cube, offset_da)
@@ -129,5 +122,5 @@ def reference_grid(cube: xr.DataArray, gnss: xr.Dataset, station, incidence, hea
     out.attrs.update({"datum": "GNSS", "datum_stations": str(station), "datum_model": model,
                       "datum_radius_m": float(radius_m)})
     logger.info("fused product re-referenced to GNSS station %s from %d cells, model %s, "
-                "rate %.2f mm/yr", station, used.size, model, float(linear_rate(epochs, offset)))
+                "rate %.2f mm/yr", station, iy.size, model, float(linear_rate(epochs, offset)))
     return out

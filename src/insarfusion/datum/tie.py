@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .. import cubes
 from ..conventions import as_days, geometry_from_los_vector, los_unit_vector
 from ..dataset import to_crs
 from ..errors import InputError, StageError
@@ -59,25 +60,49 @@ def _area_raw_offset(area_series, incidence, heading, gnss, station, epochs, wha
     return raw, {"incidence": float(inc), "heading": float(head), "n_gnss_epochs": n_gnss}
 
 
-def _point_raw_offset(ds: xr.Dataset, gnss: xr.Dataset, station, radius_m, k_fallback):
-    """Raw offset series at one station from a point dataset, with what was used."""
+def _points_near(ds: xr.Dataset, gnss: xr.Dataset, station, radius_m, k_fallback):
+    """The points of ``ds`` a tie at ``station`` uses: indices, their distances, the station.
+
+    Returns ``(used, distance, (sx, sy), label)``; an error where they lack their geometry.
+    """
     label = str(ds.attrs.get("name") or "dataset")
     i = _station_index(gnss, station)
     sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
     distance = np.hypot(ds["x"].values - sx, ds["y"].values - sy)
     used = _nearby(distance, radius_m, k_fallback, station, f"points of {label}")
-    incidence = ds["incidence"].values[used]
-    heading = ds["heading"].values[used]
-    if not (np.isfinite(incidence) & np.isfinite(heading)).all():
+    if not (np.isfinite(ds["incidence"].values[used])
+            & np.isfinite(ds["heading"].values[used])).all():
         raise InputError(f"dataset {label!r}: points near GNSS station {station} have no "
                          "incidence/heading; project the dataset onto the primary LOS first",
                          ds.attrs.get("source") or None)
+    return used, distance[used], (sx, sy), label
+
+
+def _point_raw_offset(ds: xr.Dataset, gnss: xr.Dataset, station, radius_m, k_fallback):
+    """Raw offset series at one station from a point dataset, with what was used."""
+    used, distance, (sx, sy), label = _points_near(ds, gnss, station, radius_m, k_fallback)
     epochs = as_days(ds["time"].values)
-    raw, info = _area_raw_offset(ds["displacement"].values[used], incidence, heading, gnss,
-                                 station, epochs, f"points of {label}")
+    raw, info = _area_raw_offset(ds["displacement"].values[used], ds["incidence"].values[used],
+                                 ds["heading"].values[used], gnss, station, epochs,
+                                 f"points of {label}")
     info.update({"station": str(station), "n_points": int(used.size),
-                 "max_distance_m": float(distance[used].max()), "x": sx, "y": sy})
+                 "max_distance_m": float(distance.max()), "x": sx, "y": sy})
     return raw, info
+
+
+def _cells_near(cube_t: xr.DataArray, gnss: xr.Dataset, station, radius_m, k_fallback):
+    """The cells with data of a (time, y, x) cube a tie at ``station`` uses.
+
+    Returns ``(iy, ix, distance, (sx, sy))``.
+    """
+    i = _station_index(gnss, station)
+    sx, sy = float(gnss["x"].values[i]), float(gnss["y"].values[i])
+    iy, ix = np.nonzero(cubes.with_data(cube_t))
+    if iy.size == 0:
+        raise StageError("the cube has no data to reference")
+    distance = np.hypot(cube_t["x"].values[ix] - sx, cube_t["y"].values[iy] - sy)
+    used = _nearby(distance, radius_m, k_fallback, station, "grid cells")
+    return iy[used], ix[used], distance[used], (sx, sy)
 
 
 def _offset_attrs(info: dict, model: str, radius_m: float, raw, fitted) -> dict:

@@ -389,7 +389,7 @@ def find_column(columns, *names):
     return None
 
 
-def numeric(df: pd.DataFrame, columns, label, header_rows: int = 1) -> np.ndarray:
+def numeric(df: pd.DataFrame, columns, label, header_rows: int = 1, rows=None) -> np.ndarray:
     """Columns of ``df`` as a float array; an error names the first cell that is not a number.
 
     Empty cells and ``NaN`` become NaN (missing); ``inf`` is refused, as are words.
@@ -404,6 +404,8 @@ def numeric(df: pd.DataFrame, columns, label, header_rows: int = 1) -> np.ndarra
         The file, for messages.
     header_rows : int
         The number of file lines before the first data row, used to report file line numbers.
+    rows : array_like, optional
+        The file line of each row of ``df``, reported instead (where lines were skipped).
 
     Returns
     -------
@@ -416,6 +418,7 @@ def numeric(df: pd.DataFrame, columns, label, header_rows: int = 1) -> np.ndarra
         ``"not a number: 'abc'"`` or ``"not a finite number: 'inf'"``, naming row and column.
     """
     block = df[list(columns)]
+    rows = np.arange(len(df)) + 1 + header_rows if rows is None else np.asarray(rows)
     out = block.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = np.isnan(out) & ~block.isna().to_numpy()
     if bad.any():
@@ -425,13 +428,13 @@ def numeric(df: pd.DataFrame, columns, label, header_rows: int = 1) -> np.ndarra
         if words.any():
             i = int(np.flatnonzero(words)[0])
             raise InputError(f"not a number: {shown.iat[i]!r}", label,
-                             f"row {rs[i] + 1 + header_rows}, column {columns[cs[i]]!r}")
+                             f"row {rows[rs[i]]}, column {columns[cs[i]]!r}")
     infinite = np.isinf(out)
     if infinite.any():
         r, c = np.argwhere(infinite)[0]
         raise InputError(f"not a finite number: {block.iat[r, c]!r} (leave the cell empty or "
                          "write NaN for a missing value)", label,
-                         f"row {r + 1 + header_rows}, column {columns[c]!r}")
+                         f"row {rows[r]}, column {columns[c]!r}")
     return out
 
 

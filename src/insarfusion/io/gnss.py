@@ -95,19 +95,8 @@ def _require_width(tokens: pd.DataFrame, width: int, label: str) -> pd.DataFrame
 
 def _floats(tokens: pd.DataFrame, column: int, label: str, name: str) -> np.ndarray:
     """Column ``column`` of ``tokens`` as floats; an error names the first non-number."""
-    raw = tokens.iloc[:, column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(values) & ~raw.str.lower().isin(["nan", "na"]).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"not a number: {raw.iat[i]!r}", label,
-                         f"row {tokens.index[i]}, column {name!r}")
-    infinite = np.isinf(values)
-    if infinite.any():
-        i = int(np.flatnonzero(infinite)[0])
-        raise InputError(f"not a finite number: {raw.iat[i]!r}", label,
-                         f"row {tokens.index[i]}, column {name!r}")
-    return values
+    table = pd.DataFrame({name: tokens.iloc[:, column].to_numpy()})
+    return numeric(table, [name], label, rows=tokens.index)[:, 0]
 
 
 def _dates(raw: pd.Series, fmt: str, label: str, name: str, rows) -> np.ndarray:
