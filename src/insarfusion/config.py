@@ -71,11 +71,11 @@ class GnssScreeningConfig(_Strict):
     (``gnss_screening``).
     """
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="screen the GNSS before the tie and the validation")
     outlier_threshold: float = Field(5.0, gt=0, description="robust standard deviations")
     window_days: float = Field(90.0, gt=0, description="moving window of both tests, days")
     scale_days: float = Field(365.0, gt=0, description="window of the moving MAD, days")
-    detect_steps: bool = True
+    detect_steps: bool = Field(True, description="detect and correct steps in the positions")
     step_threshold: float = Field(6.0, gt=0, description="robust standard deviations")
     min_step_mm: float = Field(5.0, ge=0, description="smallest step detected, mm")
     steps_file: Path | None = Field(None, description="NGL steps.txt: known step dates")
@@ -146,11 +146,13 @@ class AtmosphereConfig(_Strict):
     ``benchmarks/README.md``.
     """
 
-    method: Literal["none", "common_mode", "spatiotemporal"] = "spatiotemporal"
-    temporal: Literal["trend_gaussian", "gaussian", "polynomial"] = "trend_gaussian"
+    method: Literal["none", "common_mode", "spatiotemporal"] = Field(
+        "spatiotemporal", description="APS filter: none, per-epoch common mode, or the full filter")
+    temporal: Literal["trend_gaussian", "gaussian", "polynomial"] = Field(
+        "trend_gaussian", description="smooth temporal model the residuals are taken from")
     window_days: float = Field(90.0, gt=0, description="temporal Gaussian's std, days")
     degree: int = Field(2, ge=0, le=5, description="degree of the polynomial trend")
-    annual: bool = True
+    annual: bool = Field(True, description="the temporal model has an annual term")
     scale_m: float = Field(100.0, gt=0, description="spatial Gaussian's std, metres")
     iterations: int = Field(1, ge=0, le=10, description="robust reweighting passes")
     ramp: bool = Field(False, description="a robust plane per epoch (orbital ramp) too")
