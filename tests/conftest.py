@@ -65,3 +65,12 @@ def _restore_package_logger():
     pkg.handlers[:] = saved[0]
     pkg.setLevel(saved[1])
     pkg.propagate = saved[2]
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Torch on one CPU thread during a test (the learned estimators' tests on a busy machine)."""
+    from insarfusion.torchutil import threads
+
+    with threads(1):
+        yield

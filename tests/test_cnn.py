@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 from insarfusion import parallel  # noqa: E402
 from insarfusion.cnn import CNNFusion  # noqa: E402
@@ -16,14 +17,6 @@ from insarfusion.model_selection import spatial_blocks  # noqa: E402
 CELL = 20.0
 TINY = dict(cell_size_m=CELL, filters=8, patch_size=16, n_patches=40, epochs=3, batch_size=8,
             mc_samples=8, max_train_seconds=None, device="cpu", progress=False)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def interleaved_points(side_cells=24, n_time=4, noise=0.0, seed=0):

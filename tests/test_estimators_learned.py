@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 from test_cnn import interleaved_points  # noqa: E402
 from test_temporal import dates, small_dataset  # noqa: E402
@@ -31,14 +32,6 @@ TINY_LSTM = dict(layers=1, units=4, epochs=2, batch_size=8, max_train_series=30,
 RESAMPLERS = {"linear": lambda: LinearResampler(), "pchip": lambda: PchipResampler(),
               "lstm": lambda: LSTMResampler(**TINY_LSTM)}
 QUERY = dates(np.arange(0, 600, 30))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
