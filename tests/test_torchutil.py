@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from insarfusion.torchutil import (  # noqa: E402
+    compute_dtype,
     default_threads,
     import_torch,
     resolve_device,
@@ -154,3 +156,28 @@ def test_trainer_smoothed_stopping():
     steady = train_early_stopping(s.net, s.run_epoch, s.validate, epochs=4, patience=1,
                                   smoothing=0.5, rel_delta=0.01)
     assert len(steady["val_loss"]) == 4 and steady["best_epoch"] == 3
+
+
+def test_compute_dtype_choices():
+    torch = import_torch()
+    cpu = torch.device("cpu")
+    assert compute_dtype("fp32", cpu) is None
+    assert compute_dtype("bf16", cpu) is torch.bfloat16
+    assert compute_dtype("auto", cpu) in (None, torch.bfloat16)
+    with pytest.raises(ValueError, match="precision"):
+        compute_dtype("fp16", cpu)
+
+
+def test_cnn_precisions_agree_closely(torch_one_thread):
+    """bfloat16 activations change the fused field by far less than the data's noise."""
+    from insarfusion.cnn import CNNFusion
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 600, 300), rng.uniform(0, 600, 300)
+    data = np.sin(x / 150)[:, None] * np.arange(4)[None, :] + rng.normal(0, 0.5, (300, 4))
+    fields = []
+    for precision in ("fp32", "bf16"):
+        cnn = CNNFusion(cell_size_m=30, epochs=2, n_patches=20, patch_size=16, tile_size=32,
+                        mc_samples=0, precision=precision, seed=1, device="cpu")
+        fields.append(cnn.fit((x, y), data).fused_.values)
+    assert np.nanmax(np.abs(fields[0] - fields[1])) < 0.1

@@ -243,6 +243,9 @@ class CNNConfig(_Strict):
     mc_samples: int = Field(8, ge=0, description="MC-dropout passes for the uncertainty")
     n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: the "
                                   "cores available to the run, at most 4")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="activations' precision: auto is bfloat16 where the CPU or GPU "
+        "computes it natively")
     max_train_seconds: float | None = Field(
         None, gt=0, description="wall-clock cap on training; runs that hit it are not "
         "bit-reproducible, so it is off by default")

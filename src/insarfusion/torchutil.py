@@ -6,6 +6,8 @@
   they wait);
 * :func:`resolve_device` — ``"auto"`` is the GPU where there is one, else the CPU;
 * :func:`threads` — torch's CPU thread count inside a block, restored after;
+* :func:`compute_dtype` — the precision the networks compute in (bfloat16 where the hardware
+  has it, unless asked otherwise);
 * :func:`seeded` — a block whose torch random draws (initial weights, dropout) come from a
   seed and leave the global generator as it was;
 * :func:`optimiser_step` — one optimisation step on a batch's loss;
@@ -88,6 +90,42 @@ def resolve_device(device="auto"):
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+#: What the ``precision`` parameter of the learned estimators accepts.
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def compute_dtype(precision, device):
+    """The dtype a network's convolutions run in under autocast, or None for float32.
+
+    Parameters
+    ----------
+    precision : {"auto", "bf16", "fp32"}
+        ``"auto"``: bfloat16 where the device computes it natively (a CPU with AVX512-BF16 or
+        AMX through oneDNN, a GPU that supports it), else float32. Weights, losses and
+        optimiser state stay float32 either way; bfloat16 only carries the activations, with
+        its 8-bit mantissa (about 0.4 % relative), which is far below the noise of the data.
+    device : torch.device
+
+    Returns
+    -------
+    torch.dtype or None
+    """
+    torch = import_torch()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    native = device.type == "cpu" and torch.backends.mkldnn.is_available()
+    with contextlib.suppress(AttributeError, RuntimeError):
+        native = native and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return torch.bfloat16 if native else None
+    return None
 
 
 @contextlib.contextmanager

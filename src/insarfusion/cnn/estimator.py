@@ -12,7 +12,7 @@ from ..estimators import SpatialInterpolator, check_coordinates, check_point_dat
 from ..grid import DEFAULT_CELL_SIZE, make_grid, points_to_grid, sample
 from ..log import logger
 from ..parallel import current_client, scratch_file
-from ..torchutil import import_torch, resolve_device, seeded, threads
+from ..torchutil import compute_dtype, import_torch, resolve_device, seeded, threads
 from .inference import fuse
 from .network import FILL_SIGMAS, build_network
 from .training import Patches, train_network
@@ -73,6 +73,11 @@ class CNNFusion(SpatialInterpolator):
         Seeds patch drawing, hidden blocks, initial weights and dropout.
     device : {"auto", "cpu", "cuda"} or str
         ``"auto"``: CUDA when available, else CPU.
+    precision : {"auto", "bf16", "fp32"}
+        What the network computes its activations in (weights and losses stay float32):
+        ``"auto"`` is bfloat16 where the device computes it natively, about three times
+        faster on such CPUs at no measured loss of accuracy
+        (:func:`insarfusion.torchutil.compute_dtype`).
     pad : int
         Cells added around the points' extent when building the grid.
     progress : bool, optional
@@ -111,7 +116,7 @@ class CNNFusion(SpatialInterpolator):
                  dropout=0.1, learning_rate=1e-3, batch_size=32, epochs=100, patience=10,
                  patch_size=64, tile_size=256, n_patches=320, hide_blocks=12, visible_weight=0.0,
                  blind_spot=True, temporal_context=True, mc_samples=8, max_train_seconds=None,
-                 seed=0, device="auto", pad=2, progress=None, n_threads=None):
+                 seed=0, device="auto", precision="auto", pad=2, progress=None, n_threads=None):
         self.cell_size_m = cell_size_m
         self.conv_layers = conv_layers
         self.filters = filters
@@ -132,6 +137,7 @@ class CNNFusion(SpatialInterpolator):
         self.max_train_seconds = max_train_seconds
         self.seed = seed
         self.device = device
+        self.precision = precision
         self.pad = pad
         self.progress = progress
         self.n_threads = n_threads
@@ -213,7 +219,8 @@ class CNNFusion(SpatialInterpolator):
         with seeded(self.seed, device), threads(self.n_threads):
             n_channels = len(self.datasets_) + len(self._context[0])
             net = build_network(import_torch(), 2 * n_channels + 2 * len(FILL_SIGMAS),
-                                self.filters, self.kernel_size, self.dropout).to(device)
+                                self.filters, self.kernel_size, self.dropout,
+                                compute_dtype(self.precision, device)).to(device)
             patches = Patches(normalised, observed, self._context, ~empty_epochs,
                               self.patch_size, self.n_patches, self.hide_blocks, rng, device)
             self.history_, self.test_rmse_mm_ = train_network(net, patches, rng, self)

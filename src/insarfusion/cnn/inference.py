@@ -16,7 +16,7 @@ import numpy as np
 from .. import cubes
 from ..log import show_progress
 from ..parallel import for_each_result
-from ..torchutil import import_torch, resolve_device, seeded, threads
+from ..torchutil import compute_dtype, import_torch, resolve_device, seeded, threads
 from .network import FILL_SIGMAS, build_network, features
 
 #: Memory (bytes) the network's activations may take in one inference forward pass; the
@@ -102,6 +102,7 @@ def fuse(net, cnn, normalised, observed, empty_epochs, device, client=None, stor
             "batch_size": cnn.batch_size, "mc_samples": cnn.mc_samples,
             "blind_spot": cnn.blind_spot, "seed": cnn.seed,
             "device": str(device) if client is None else cnn.device,
+            "precision": cnn.precision,
             "center": cnn.center_, "scale": cnn.scale_, "empty": empty_epochs,
             "n_threads": cnn.n_threads}
     sinks = _sinks(cnn, normalised.shape[0], store)
@@ -173,7 +174,8 @@ def _infer_band(band, spec):
     torch = import_torch()
     in_channels, filters, kernel_size, dropout, weights = spec["network"]
     device = resolve_device(spec["device"])
-    net = build_network(torch, in_channels, filters, kernel_size, dropout).to(device)
+    net = build_network(torch, in_channels, filters, kernel_size, dropout,
+                        compute_dtype(spec["precision"], device)).to(device)
     net.load_state_dict(weights)
     values, masks = band["values"], band["masks"]
     n_time, n_data, _, nx = values.shape
