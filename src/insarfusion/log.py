@@ -166,7 +166,8 @@ class LogProgress:
         """Count ``n`` more items done; log a line when :data:`PROGRESS_LOG_S` have passed."""
         self.n += n
         now = _clock()
-        if now - self.last >= PROGRESS_LOG_S:
+        finished = self.total is not None and self.n >= self.total  # close() says it
+        if now - self.last >= PROGRESS_LOG_S and not finished:
             self.last = now
             self._log(now, final=False)
 
