@@ -81,6 +81,8 @@ def test_round_trip(tmp_path):
         ("- a\n- b\n", None, "mapping"),
         (GOOD.replace("band: X,", "band: X, incidence: 95,"), "key 'datasets.0.incidence'",
          "less than 90"),
+        (GOOD.replace("method: cnn,", "method: cnn, cnn: {device: gpu},"),
+         "key 'spatial.cnn.device'", "pattern"),
     ],
 )
 def test_bad_configs(tmp_path, text, where, what):
@@ -111,6 +113,21 @@ def test_method_sections_default_to_the_estimators_own_defaults():
         params = spatial.estimator_params(method)
         estimator = make_interpolator(method).get_params()
         assert params == {k: estimator[k] for k in params}, method
+
+
+def test_device_reaches_the_learned_estimators(tmp_path):
+    """``device`` (default auto: a GPU when torch sees one) is passed to the LSTM and CNN."""
+    from insarfusion.spatial import make_interpolator
+    from insarfusion.temporal import make_resampler
+
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.temporal.lstm.device == "auto" and cfg.spatial.cnn.device == "auto"
+    cfg = load_config(write(tmp_path, GOOD.replace(
+        "method: lstm}", "method: lstm, lstm: {device: cpu}}").replace(
+        "method: cnn,", "method: cnn, cnn: {device: 'cuda:1'},")))
+    lstm = make_resampler("lstm", cfg.temporal.estimator_params("lstm"))
+    cnn = make_interpolator("cnn", cfg.spatial.estimator_params("cnn"))
+    assert (lstm.device, cnn.device) == ("cpu", "cuda:1")
 
 
 def test_error_model_keys(tmp_path):

@@ -194,6 +194,11 @@ class TimeConfig(_Strict):
         return v
 
 
+#: Torch devices a learned method may run on: ``auto`` takes a CUDA GPU when torch sees one.
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?|mps)$"
+DEVICE_HELP = "torch device: auto (a CUDA GPU when present, else the CPU), cpu, cuda, cuda:N"
+
+
 class LSTMConfig(_Strict):
     """LSTM temporal resampler (paper Table 2)."""
 
@@ -210,6 +215,7 @@ class LSTMConfig(_Strict):
     bidirectional: bool = Field(True, description="bidirectional layers (the paper's are not)")
     n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: the "
                                   "cores available to the run, at most 4")
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP)
 
 
 class TemporalConfig(_Strict):
@@ -249,6 +255,7 @@ class CNNConfig(_Strict):
     max_train_seconds: float | None = Field(
         None, gt=0, description="wall-clock cap on training; runs that hit it are not "
         "bit-reproducible, so it is off by default")
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP)
 
     @field_validator("conv_layers")
     @classmethod

@@ -5,12 +5,16 @@ help (the field's ``description``, and the choices of a key that takes a few). A
 that is optional (``gnss``, ``reference_point``, ``decomposition``) is written commented
 out; a key without a default gets an example value (:data:`EXAMPLES`) marked ``required``
 (and a key whose default means "leave it out" an example marked so).
+
+:func:`key_docs` lists the same keys as records (dotted key, type, default, help), from which
+the configuration reference of the documentation is built.
 """
 
 from __future__ import annotations
 
 import types
 import typing
+from dataclasses import dataclass
 
 import yaml
 from pydantic import BaseModel
@@ -118,3 +122,96 @@ def config_template() -> str:
         YAML text: uncommented, it loads as the defaults (with example datasets to replace).
     """
     return _HEADER + "\n".join(_model_lines(Config, "")) + "\n"
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    """One configuration key, as the reference documents it.
+
+    Attributes
+    ----------
+    key : str
+        Dotted key, e.g. ``"spatial.cnn.epochs"``; ``[]`` marks the items of a list
+        (``"datasets[].name"``).
+    type : str
+        The values it takes, in words (``"integer"``, ``"lstm | linear | pchip | auto"``,
+        ``"section"``, ``"list of sections"``).
+    default : str
+        The default as YAML; empty for a required key or a section.
+    required : bool
+        Whether the key must be given.
+    help : str
+        The one-line help of the schema (its ``description``).
+    section : bool
+        Whether the key holds a section (or a list of them) whose keys follow.
+    """
+
+    key: str
+    type: str
+    default: str
+    required: bool
+    help: str
+    section: bool
+
+
+_TYPE_WORDS = {int: "integer", float: "number", str: "text", bool: "true | false",
+               type(None): "null", dict: "mapping"}
+
+
+def type_words(annotation) -> str:
+    """The values an annotation admits, in words (``"integer | null"``, ``"list of text"``)."""
+    inner, many = _models(annotation)
+    if inner is not None:
+        text = "list of sections" if many else "section"
+        optional = type(None) in typing.get_args(annotation)
+        return f"{text} | null" if optional else text
+    if typing.get_origin(annotation) is typing.Literal:
+        return " | ".join(str(c) for c in typing.get_args(annotation))
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_words(arg) for arg in typing.get_args(annotation))
+    if origin is list:
+        args = typing.get_args(annotation)
+        if not args:
+            return "list"
+        words = type_words(args[0])
+        return f"list of ({words})" if " | " in words else f"list of {words}"
+    if annotation in _TYPE_WORDS:
+        return _TYPE_WORDS[annotation]
+    return getattr(annotation, "__name__", str(annotation)).replace("Path", "path")
+
+
+def key_docs(model: type[BaseModel] = Config, prefix: str = "") -> list[KeyDoc]:
+    """Every key of ``model`` and of its sections, depth first, in the schema's order.
+
+    Parameters
+    ----------
+    model : pydantic model class
+        The section to document; default the whole configuration.
+    prefix : str
+        Dotted key of the section (``""`` at the top).
+
+    Returns
+    -------
+    list of KeyDoc
+        A section's own record comes before the records of its keys.
+    """
+    out = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        inner, many = _models(info.annotation)
+        required = info.default is PydanticUndefined and info.default_factory is None
+        if inner is not None:
+            out.append(KeyDoc(key, type_words(info.annotation), "", required,
+                              info.description or "", True))
+            out += key_docs(inner, f"{key}[]." if many else f"{key}.")
+            continue
+        if required:
+            default = ""
+        else:
+            value = (info.default_factory() if info.default_factory is not None
+                     else info.default)
+            default = _value(getattr(value, "isoformat", lambda v=value: v)())
+        out.append(KeyDoc(key, type_words(info.annotation), default, required,
+                          info.description or "", False))
+    return out

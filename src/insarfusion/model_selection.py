@@ -253,7 +253,9 @@ def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
     groups : array_like, shape (n,), optional
         Per-point dataset labels, passed to a spatial ``fit``.
     progress : bool, optional
-        A progress bar over the folds; None: only when stderr is a terminal.
+        Progress over the folds: a tqdm bar (True), none (False), or None: a bar when
+        stderr is a terminal, else a log line with the share done and the ETA every few
+        seconds.
 
     Returns
     -------

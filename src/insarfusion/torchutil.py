@@ -25,7 +25,7 @@ import time as _time
 
 import numpy as np
 
-from .log import logger, show_progress
+from .log import logger, progress_tracker
 
 #: Most intra-op threads torch gets by default: the small convolutions and LSTM steps here
 #: gain little beyond four, and more threads wait longer on each other.
@@ -211,7 +211,8 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
     max_seconds : float, optional
         Wall-clock budget of the training (runs that reach it depend on the machine's speed).
     progress : bool, optional
-        A progress bar over the epochs; None: only when stderr is a terminal.
+        Progress over the epochs: a bar (True), none (False), or None: a bar when stderr is
+        a terminal, else a log line every few seconds (:func:`insarfusion.log.progress_mode`).
     desc : str
         Name of the training in the bar and the log.
     smoothing : float
@@ -235,11 +236,7 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
     history = {"train_loss": [], "val_loss": []}
     best_loss, best_state, best_epoch, waited = np.inf, None, -1, 0
     smoothed, best_smoothed = None, np.inf
-    bar = None
-    if show_progress(progress):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, desc=desc, unit="epoch", leave=False)
+    bar = progress_tracker(desc, total=epochs, unit="epoch", progress=progress)
     for epoch in range(epochs):
         network.train()
         train_loss = run_epoch(out_of_time)
@@ -247,9 +244,8 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
         val_loss = validate()
         history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
-        if bar is not None:
-            bar.update()
-            bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
+        bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
+        bar.update()
         smoothed = (val_loss if smoothed is None or not np.isfinite(smoothed)
                     else smoothing * smoothed + (1 - smoothing) * val_loss)
         if val_loss < best_loss - min_delta:
@@ -267,8 +263,7 @@ def train_early_stopping(network, run_epoch, validate, epochs, patience, min_del
             logger.warning("%s: training budget of %.0f s reached after epoch %d", desc,
                            max_seconds, epoch + 1)
             break
-    if bar is not None:
-        bar.close()
+    bar.close()
     if best_state is not None:
         network.load_state_dict(best_state)
     network.eval()

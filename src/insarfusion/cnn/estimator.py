@@ -81,7 +81,8 @@ class CNNFusion(SpatialInterpolator):
     pad : int
         Cells added around the points' extent when building the grid.
     progress : bool, optional
-        tqdm progress bars; default only when stderr is a terminal.
+        Progress: a tqdm bar (True), none (False), or None: a bar when stderr is a terminal,
+        else a log line with the share done and the ETA every few seconds.
     n_threads : int, optional
         Torch CPU threads during training and inference in this process (restored
         afterwards); default: as set at import (:func:`insarfusion.torchutil.default_threads`).

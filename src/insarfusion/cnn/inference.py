@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import cubes
-from ..log import show_progress
+from ..log import progress_tracker
 from ..parallel import for_each_result
 from ..torchutil import compute_dtype, import_torch, resolve_device, seeded, threads
 from .network import FILL_SIGMAS, build_network, features
@@ -106,16 +106,13 @@ def fuse(net, cnn, normalised, observed, empty_epochs, device, client=None, stor
             "center": cnn.center_, "scale": cnn.scale_, "empty": empty_epochs,
             "n_threads": cnn.n_threads}
     sinks = _sinks(cnn, normalised.shape[0], store)
-    bar = None
-    if show_progress(cnn.progress):
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(bands), desc="CNN inference", unit="band", leave=False)
+    bar = progress_tracker("CNN inference", total=len(bands), unit="band",
+                           progress=cnn.progress)
 
     def consume(k, result):
         for sink, field in zip(sinks, result, strict=True):
             sink.write(bands[k], field)
-        if bar is not None:
-            bar.update()
+        bar.update()
 
     try:
         for_each_result(_infer_band, chunks, consume, client, spec=spec)
@@ -124,8 +121,7 @@ def fuse(net, cnn, normalised, observed, empty_epochs, device, client=None, stor
             sink.__exit__(RuntimeError, None, None)
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return [sink.close() for sink in sinks]
 
 

@@ -58,8 +58,9 @@ class KrigingInterpolator(WeightInterpolator):
     seed : int
         Seed of the fitting subsample.
     progress : bool, optional
-        A progress bar over the batches of targets when there are more than four; default
-        only when stderr is a terminal.
+        Progress over the batches of targets when there are more than four: a tqdm bar
+        (True), none (False), or None: a bar when stderr is a terminal, else a log line with
+        the share done and the ETA every few seconds.
 
     Attributes
     ----------

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..estimators import TemporalResampler
-from ..log import logger, progress_bar, show_progress
+from ..log import logger, progress_bar
 from ..metrics import rmse
 from ..torchutil import (
     import_torch,
@@ -93,7 +93,8 @@ class LSTMResampler(TemporalResampler):
     n_threads : int, optional
         CPU threads for torch during ``fit``/``predict`` (restored afterwards).
     progress : bool, optional
-        tqdm progress bars; default only when stderr is a terminal.
+        Progress: a tqdm bar (True), none (False), or None: a bar when stderr is a terminal,
+        else a log line with the share done and the ETA every few seconds.
     seed : int
         Seeds sampling, masks, weight initialisation and dropout (reproducible on CPU).
 
@@ -317,7 +318,7 @@ class LSTMResampler(TemporalResampler):
         self._check_fitted("network_")
         query = _days(time)
         estimate = self._predict_queries(self.values_, query,
-                                         progress=show_progress(self.progress))
+                                         progress=self.progress)
         # observations at query dates that were observed are returned as they are
         position = np.clip(np.searchsorted(self.days_, query), 0, self.days_.size - 1)
         observed = np.where(self.days_[position] == query, self.values_[:, position], np.nan)
