@@ -187,8 +187,8 @@ def scale_factor(residual, std=None, noise_var=0.0, quantile=QUANTILE, k=K) -> f
 
     def spread(a):
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = r / np.sqrt((a * s) ** 2 + n2)
-        return np.quantile(np.where(np.isfinite(z), z, np.inf), quantile)
+            z = np.where(r > 0, r / np.sqrt((a * s) ** 2 + n2), 0.0)
+        return np.quantile(z, quantile, method="higher")  # no interpolation with inf
 
     if spread(0.0) <= k:
         return 0.0
