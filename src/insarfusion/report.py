@@ -83,7 +83,9 @@ def truth_table(validation: dict) -> pd.DataFrame | None:
     """Each product's errors against the truth (methods as rows), or None without a truth."""
     if "truth" not in validation:
         return None
-    df = pd.DataFrame(validation["truth"]).T
+    # the coverage curves (lists) are drawn, not tabulated
+    df = pd.DataFrame({m: {k: v for k, v in scores.items() if not isinstance(v, list)}
+                       for m, scores in validation["truth"].items()}).T
     df.index.name = "method"
     if {"field_rmse_mm", "field_pattern_rmse_mm"} <= set(df.columns):
         # the per-epoch common mode of the error (datum, atmosphere at the references)
