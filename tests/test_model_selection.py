@@ -121,3 +121,19 @@ def test_cross_val_score_passes_groups_and_refuses_other_objects(points):
     assert with_groups.rmse == cross_val_score(IDWInterpolator(), (x, y), data, cv).rmse
     with pytest.raises(InputError, match="not an insarfusion estimator"):
         cross_val_score(object(), (x, y), data, cv)
+
+
+def test_cross_val_score_keeps_held_out_residuals_and_std(points):
+    from insarfusion.spatial import KrigingInterpolator
+
+    x, y, data = points
+    cv = BlockKFold(block_size=200.0, n_splits=3, seed=0)
+    result = cross_val_score(KrigingInterpolator(k=8), (x, y), data, cv, keep_residuals=True)
+    res = result.residuals
+    assert np.array_equal(np.sort(res.index), np.arange(x.size))  # every point held out once
+    assert res.residual.shape == res.std.shape == (x.size, 2)
+    assert np.sqrt(np.nanmean(res.residual**2)) == pytest.approx(result.rmse)
+    assert (res.std[np.isfinite(res.residual)] > 0).all()
+    idw = cross_val_score(IDWInterpolator(), (x, y), data, cv, keep_residuals=True)
+    assert idw.residuals.std is None                                # no std of its own
+    assert cross_val_score(IDWInterpolator(), (x, y), data, cv).residuals is None

@@ -72,8 +72,8 @@ def test_every_output_is_written(result):
     assert len(tie["products"]["synergic"]["sigma_mm"]) == validation["epochs"]["count"]
     assert validation["not_covered"] == {}
     log = (out / "run.log").read_text()
-    assert "stage 4/10 temporal ..." in log and "stage 10/10 report done in" in log
-    assert "stage 5/10 atmosphere ..." in log
+    assert "stage 4/11 temporal ..." in log and "stage 11/11 report done in" in log
+    assert "stage 5/11 atmosphere ..." in log
     # the cubes kept on disk during the run are gone; the products are float32, chunked by
     # epoch and band of rows
     assert not (out / ".cubes").exists()
@@ -81,12 +81,21 @@ def test_every_output_is_written(result):
     with xr.open_dataset(out / "displacement.nc") as ds:
         assert ds["displacement"].dtype == np.float32
         assert ds["displacement"].encoding["chunksizes"][0] == 1
+        # the std is calibrated on held-out data, the method's own kept beside it
+        assert {"displacement_std_raw", "velocity_std", "velocity_std_raw"} <= set(ds)
+        assert ds.attrs["std_calibration_source"]
+        assert float(ds["displacement_std"].median()) > float(ds["displacement_std_raw"].median())
+    cal = validation["calibration"]["methods"]
+    assert set(cal) == {name for name in cal if name in validation["truth"]}
+    for name, c in cal.items():
+        assert c["heldout_displacement"]["within_2std"] is not None
+        assert 0 <= validation["truth"][name]["displacement_within_2std"] <= 1
 
 
 def test_timings_of_every_stage(result):
     _, v = result
     stages = ("load", "project", "epochs", "temporal", "atmosphere", "datum", "spatial",
-              "products", "validate", "report", "total")
+              "calibrate", "products", "validate", "report", "total")
     # the documented order of the paper's Figure 2, every stage timed
     assert tuple(name for name, _ in P.STAGES) == stages[:-1]
     assert all(v["timings_s"][s] >= 0 for s in stages)
@@ -221,8 +230,13 @@ def test_run_on_a_dask_cluster_equals_the_single_process_run(case, result):
     cfg.validation.holdout_methods = ["kriging"]
     with dask_client(workers=2) as client:
         distributed = P.run(cfg, case / "out_dask", client=client, report=False)
-    for name in ("methods", "truth", "leave_one_station_out"):
+    for name in ("methods", "leave_one_station_out"):
         assert distributed[name] == validation[name], name
+
+    def errors(truth):  # the coverage depends on the held-out settings, changed above
+        return {m: {k: v for k, v in s.items() if "within" not in k} for m, s in truth.items()}
+
+    assert errors(distributed["truth"]) == errors(validation["truth"])
     with xr.open_dataset(out / "displacement.nc") as a, \
             xr.open_dataset(case / "out_dask" / "displacement.nc") as b:
         np.testing.assert_array_equal(a["displacement"].values, b["displacement"].values)

@@ -64,6 +64,23 @@ def test_netcdf_round_trip_with_crs_and_std(tmp_path, grid, cube):
     ds.close()
 
 
+def test_netcdf_carries_raw_std_and_velocity_std_maps(tmp_path, cube):
+    path = tmp_path / "displacement.nc"
+    std = (cube * 0 + 2.0).assign_attrs(std_calibration_source="own held-out blocks")
+    velocity_std = cube.isel(time=0, drop=True) * 0 + 1.5
+    write_displacement_nc(path, cube, CRS, std=std, variables={
+        "displacement_std_raw": (cube * 0 + 0.1).assign_attrs(units="mm"),
+        "velocity_std": velocity_std.assign_attrs(units="mm/yr")})
+    with xr.open_dataset(path) as ds:
+        assert ds["displacement_std_raw"].dims == ("time", "y", "x")
+        assert ds["velocity_std"].dims == ("y", "x")
+        assert ds["velocity_std"].attrs["units"] == "mm/yr"
+        assert ds["displacement_std"].attrs["std_calibration_source"] == "own held-out blocks"
+        finite = ~np.isnan(cube.values)
+        assert np.allclose(ds["displacement_std_raw"].values[finite], 0.1)
+        assert np.allclose(ds["displacement_std"].values[finite], 2.0)
+
+
 def test_netcdf_is_read_by_gdal(tmp_path, grid, cube):
     path = tmp_path / "displacement.nc"
     write_displacement_nc(path, cube, CRS)

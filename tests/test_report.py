@@ -102,3 +102,25 @@ def test_a_dataset_is_not_scored_beyond_its_support_radius(tmp_path):
     assert "S1A at B (600 m)" in coverage_reading(coverage, 100.0)[0]
     assert coverage_reading(coverage, 1000.0) == []
     assert np.isfinite(coverage.to_numpy(dtype=float)).all()
+
+
+def test_calibration_table_and_curve(tmp_path):
+    from insarfusion.report import calibration_table, fig_calibration
+
+    v = _validation()
+    held = {"within_1std_raw": 0.1, "within_2std_raw": 0.2, "within_1std": 0.7,
+            "within_2std": 0.95, "within_k": [0.4, 0.7, 0.85, 0.95, 0.98, 0.99]}
+    v["calibration"] = {"curve_k": [0.5, 1, 1.5, 2, 2.5, 3], "methods": {"synergic": {
+        "source": "own held-out blocks", "heldout_displacement": held,
+        "heldout_velocity": held}}}
+    v["truth"]["synergic"].update({"displacement_within_1std": 0.8,
+                                   "displacement_within_2std": 0.96,
+                                   "raw_displacement_within_2std": 0.05,
+                                   "velocity_within_k": [0.4, 0.7, 0.85, 0.95, 0.98, 0.99]})
+    df = calibration_table(v)
+    assert df.loc["synergic", "truth: displacement within 2σ (%)"] == 96.0
+    assert df.loc["synergic", "held-out velocity within 1σ, raw (%)"] == 10.0
+    assert df.loc["nominal", "held-out displacement within 2σ (%)"] == 95.45
+    assert "truth: velocity within 1σ (%)" not in df.columns        # not known: left out
+    assert calibration_table(_validation()) is None
+    assert fig_calibration(v, tmp_path / "c.png") and (tmp_path / "c.png").stat().st_size > 0

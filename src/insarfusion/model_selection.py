@@ -169,6 +169,9 @@ class CVResult:
         ``scoring`` of each fold (its RMSE by default).
     fitted : list
         The estimator fitted on each fold's training part.
+    residuals : HeldOutResiduals or None
+        With ``keep_residuals`` (spatial splits only): every held-out point's residual
+        series and the estimator's own std there.
     """
 
     rmse: float
@@ -176,6 +179,27 @@ class CVResult:
     n_predicted: int
     fold_scores: list = field(default_factory=list)
     fitted: list = field(default_factory=list)
+    residuals: HeldOutResiduals | None = None
+
+
+@dataclass
+class HeldOutResiduals:
+    """Residuals of a spatial estimator on held-out points, with its own std there.
+
+    Attributes
+    ----------
+    index : ndarray of int, shape (m,)
+        The held-out points (indices into the scored data), fold after fold.
+    residual : ndarray, shape (m, n_time)
+        Prediction minus held-out value, mm (NaN where either is missing).
+    std : ndarray, shape (m, n_time), or None
+        The estimator's own standard deviation of the prediction, mm (``provides_std``
+        methods), else None.
+    """
+
+    index: np.ndarray
+    residual: np.ndarray
+    std: np.ndarray | None = None
 
 
 class _Pooled:
@@ -199,7 +223,8 @@ class _Pooled:
         return float(np.sqrt(squares / n)) if n else np.nan
 
 
-def _spatial_fold(model, coordinates, values, groups, train, test, pooled, scoring):
+def _spatial_fold(model, coordinates, values, groups, train, test, pooled, scoring,
+                  kept=None):
     x, y = coordinates
     model.fit((x[train], y[train]), values[train],
               groups=None if groups is None else groups[train])
@@ -208,7 +233,12 @@ def _spatial_fold(model, coordinates, values, groups, train, test, pooled, scori
     squares, n, parts = 0.0, 0, []
     for chunk in chunk_slices(test.size, CELL_CHUNK):
         held = test[chunk]
-        predicted = model.predict((x[held], y[held]))
+        if kept is not None and model.provides_std:
+            predicted, std = model.predict((x[held], y[held]), return_std=True)
+        else:
+            predicted, std = model.predict((x[held], y[held])), None
+        if kept is not None:
+            kept.append((held, np.asarray(predicted, float) - values[held], std))
         s, k = pooled.add(predicted, values[held])
         squares, n = squares + s, n + k
         if scoring is not None:
@@ -233,7 +263,7 @@ def _temporal_fold(model, time, values, train, test, pooled, scoring):
 
 
 def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
-                    progress=False) -> CVResult:
+                    progress=False, keep_residuals=False) -> CVResult:
     """Score an estimator on held-out data, fitting a fresh copy on each training part.
 
     Parameters
@@ -256,6 +286,10 @@ def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
         Progress over the folds: a tqdm bar (True), none (False), or None: a bar when
         stderr is a terminal, else a log line with the share done and the ETA every few
         seconds.
+    keep_residuals : bool
+        Spatial splits: keep every held-out point's residual series and the estimator's own
+        std there in ``residuals`` (:class:`HeldOutResiduals`), for calibrating that std
+        (:mod:`insarfusion.calibration`).
 
     Returns
     -------
@@ -274,16 +308,31 @@ def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
         splits = list(cv.split(coords))
     else:
         raise InputError(f"{type(estimator).__name__} is not an insarfusion estimator")
+    kept = [] if keep_residuals and isinstance(estimator, SpatialInterpolator) else None
     for train, test in progress_bar(splits, f"held out, {type(estimator).__name__}",
                                     total=len(splits), unit="fold", progress=progress):
         model = clone(estimator)
         if isinstance(estimator, SpatialInterpolator):
-            score = _spatial_fold(model, coords, values, labels, train, test, pooled, scoring)
+            score = _spatial_fold(model, coords, values, labels, train, test, pooled, scoring,
+                                  kept)
         else:
             score = _temporal_fold(model, coords, values, train, test, pooled, scoring)
         result.fold_scores.append(score)
         result.fitted.append(model)
+    if kept:
+        result.residuals = _held_out(kept, values)
     result.rmse = pooled.rmse()
     result.n_predicted = pooled.predicted
     result.coverage = pooled.predicted / pooled.targets if pooled.targets else 0.0
     return result
+
+
+def _held_out(kept, values) -> HeldOutResiduals:
+    """The kept ``(index, residual, std)`` chunks as one :class:`HeldOutResiduals`."""
+    index = np.concatenate([k[0] for k in kept])
+    shape = (index.size, -1)
+    residual = np.concatenate([np.reshape(k[1], (k[0].size, -1)) for k in kept])
+    std = (None if any(k[2] is None for k in kept)
+           else np.concatenate([np.reshape(k[2], (k[0].size, -1)) for k in kept]))
+    return HeldOutResiduals(index=index, residual=residual.reshape(shape),
+                            std=None if std is None else std.reshape(shape))

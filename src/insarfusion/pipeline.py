@@ -2,7 +2,8 @@
 
 1. load (and GNSS screening) → 2. project LOS → 3. common epochs → 4. temporal resampling →
 5. atmosphere (APS filtering, beyond the paper) → 6. GNSS datum → 7. spatial fusion (and the
-fused products' final reference) → 8. products → 9. validation → 10. report.
+fused products' final reference) → 8. held-out blocks and the calibration of every std
+(beyond the paper) → 9. products → 10. validation → 11. report.
 
 Each ``run_<stage>`` is a few lines that hand the run's labelled data to the stage's own
 module, where the computation is; :data:`STAGES` lists them in that order and :func:`run`
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import atmosphere, datum, guards, parallel, spatial, temporal, validate
+from . import atmosphere, calibration, datum, guards, parallel, spatial, temporal, validate
 from .config import Config
 from .errors import StageError
 from .grid import make_grid
@@ -45,6 +46,7 @@ class RunState:
     grid: xr.Dataset | None = None
     products: dict = field(default_factory=dict)      # method -> cube (time, y, x)
     product_std: dict = field(default_factory=dict)   # method -> std cube or None
+    calibrated: dict = field(default_factory=dict)    # method -> calibration.Calibrated
     validation: dict = field(default_factory=dict)
     station_series: dict = field(default_factory=dict)  # method -> (station, epoch) mm
     gnss_series: np.ndarray | None = None             # (station, epoch) mm, primary LOS
@@ -232,6 +234,71 @@ def _tie_stations(g) -> list[str]:
                                                  else [])]))
 
 
+def run_calibrate(state: RunState) -> None:
+    """Score every method on held-out blocks and calibrate the products' std on them.
+
+    The held-out scores go to ``validation.json`` (``holdout_blocks``); each product with a
+    std gets it calibrated (:mod:`insarfusion.calibration`: the spatial part on its held-out
+    residuals, the datum's common mode, the velocity from held-out residual series), the raw
+    std kept beside it, and the calibration summary goes to ``validation.json``
+    (``calibration``).
+    """
+    cfg = state.cfg
+    x, y, data, groups = state.all_points()
+    scores, residuals = validate.holdout_blocks(
+        x, y, data, groups, cfg.validation.methods_for(cfg.spatial),
+        {m: cfg.spatial.estimator_params(m) for m in cfg.spatial.methods()},
+        main=cfg.spatial.method, folds=cfg.validation.holdout_folds,
+        block_m=cfg.validation.holdout_block_m, seed=cfg.seed, keep_residuals=True)
+    if scores:
+        state.validation["holdout_blocks"] = scores
+    if not any(std is not None for std in state.product_std.values()):
+        return
+    residuals = {name: calibration.subsample(res, seed=cfg.seed)
+                 for name, res in residuals.items()}
+    state.calibrated = calibration.calibrate_products(
+        state.product_std, residuals, state.epochs, lambda m: state.velocity(m).values,
+        noise_var=calibration.noise_variance(x, y, data, groups),
+        velocity_noise_var=float(calibration.noise_variance(
+            x, y, _point_velocities(state), groups)),
+        valid=lambda m: state.products[m].notnull(), stations_xy=_tie_station_xy(state),
+        tie_sigmas={name: tie["sigma_mm"] for name, tie in
+                    state.validation.get("datum_tie", {}).get("products", {}).items()})
+    state.product_std = {name: cal.std for name, cal in state.calibrated.items()}
+    state.validation["calibration"] = {
+        "methods": {name: cal.summary for name, cal in state.calibrated.items()},
+        "quantile": calibration.QUANTILE, "k": calibration.K,
+        "curve_k": list(calibration.CURVE_K),
+        "temporal_heldout_rmse_mm": {
+            ds: {m: s.get("heldout_rmse_mm") for m, s in scores_.items()}
+            for ds, scores_ in state.temporal_scores.items()}}
+
+
+def _point_velocities(state: RunState) -> np.ndarray:
+    """Every point's mean LOS velocity on the common epochs (mm/yr), all datasets."""
+    from .series import linear_rate
+
+    return np.concatenate([linear_rate(ds["time"].values, ds["displacement"].values)
+                           for ds in state.datasets.values()])
+
+
+def _tie_station_xy(state: RunState):
+    """``(x, y)`` of the stations the fused products are tied through, or None."""
+    g = state.cfg.gnss
+    if g is None or state.inputs.gnss is None:
+        return None
+    if g.tie == "network":
+        names = _tie_stations(g)
+    else:
+        names = [g.final_reference] if g.final_reference else list(g.reference)
+    gnss = state.inputs.gnss
+    names = [n for n in names if n in gnss["station"].values]
+    if not names:
+        return None
+    sub = gnss.sel(station=names)
+    return sub["x"].values, sub["y"].values
+
+
 def run_products(state: RunState) -> None:
     """Write every product of the run, each carrying the run's metadata.
 
@@ -250,7 +317,7 @@ def run_products(state: RunState) -> None:
     products.write_run_products(state.out, state.products, state.product_std,
                                 state.velocity, state.grid, state.datasets, state.inputs.crs,
                                 attrs=meta, primary=primary, reference=ref["place"],
-                                ref_date=state.epochs[0])
+                                ref_date=state.epochs[0], calibrated=state.calibrated)
     atmosphere.write_aps(state.out / "atmosphere.nc", state.aps)
 
 
@@ -268,19 +335,12 @@ def run_validate(state: RunState) -> None:
             idw_params=cfg.spatial.estimator_params("idw"), seed=cfg.seed)
         v.update(stations.score(state.datasets, state.products))
         state.station_series, state.gnss_series = stations.series, stations.gnss_series
-    x, y, data, groups = state.all_points()
-    holdout = validate.holdout_blocks(
-        x, y, data, groups, cfg.validation.methods_for(cfg.spatial),
-        {m: cfg.spatial.estimator_params(m) for m in cfg.spatial.methods()},
-        main=cfg.spatial.method, folds=cfg.validation.holdout_folds,
-        block_m=cfg.validation.holdout_block_m, seed=cfg.seed)
-    if holdout:
-        v["holdout_blocks"] = holdout
     v["temporal"] = dict(state.temporal_scores)
     v["temporal_method"] = state.temporal_method
     if state.truth is not None:
         v["truth"] = validate.truth_section(state.products, state.truth, state.velocity,
-                                            store=parallel.scratch_file("truth.nc"))
+                                            store=parallel.scratch_file("truth.nc"),
+                                            calibrated=state.calibrated)
     v["timings_s"] = state.timings
     state.validation = v
 
@@ -323,7 +383,8 @@ def _load_truth(path):
 #: The stages, in the order of the paper's Figure 2.
 STAGES = (("load", run_load), ("project", run_project), ("epochs", run_epochs),
           ("temporal", run_temporal), ("atmosphere", run_atmosphere), ("datum", run_datum),
-          ("spatial", run_spatial), ("products", run_products), ("validate", run_validate),
+          ("spatial", run_spatial), ("calibrate", run_calibrate), ("products", run_products),
+          ("validate", run_validate),
           ("report", run_report))
 
 

@@ -83,7 +83,9 @@ def truth_table(validation: dict) -> pd.DataFrame | None:
     """Each product's errors against the truth (methods as rows), or None without a truth."""
     if "truth" not in validation:
         return None
-    df = pd.DataFrame(validation["truth"]).T
+    # the coverage curves (lists) are drawn, not tabulated
+    df = pd.DataFrame({m: {k: v for k, v in scores.items() if not isinstance(v, list)}
+                       for m, scores in validation["truth"].items()}).T
     df.index.name = "method"
     if {"field_rmse_mm", "field_pattern_rmse_mm"} <= set(df.columns):
         # the per-epoch common mode of the error (datum, atmosphere at the references)
@@ -104,6 +106,48 @@ def temporal_table(validation: dict) -> pd.DataFrame | None:
     df = pd.DataFrame(rows).T
     df.index.names = ["dataset", "resampler"]
     return df
+
+
+#: Nominal share of a Gaussian error within 1 and 2 std.
+NOMINAL = {1: 0.6827, 2: 0.9545}
+
+
+def calibration_table(validation: dict) -> pd.DataFrame | None:
+    """Nominal against observed coverage of every calibrated std, in %, methods as rows.
+
+    Held out (input points in spatial blocks, and their velocities) before and after
+    calibration, and against the truth where there is one; None without a calibration.
+    """
+    cal = validation.get("calibration", {}).get("methods")
+    if not cal:
+        return None
+    truth = validation.get("truth", {})
+    rows = {}
+    for name, c in cal.items():
+        row = {"std from": c["source"]}
+        for what, key in (("displacement", "heldout_displacement"),
+                          ("velocity", "heldout_velocity")):
+            held = c.get(key, {})
+            for k in (1, 2):
+                row[f"held-out {what} within {k}σ, raw (%)"] = _pct(held.get(f"within_{k}std_raw"))
+                row[f"held-out {what} within {k}σ (%)"] = _pct(held.get(f"within_{k}std"))
+        for what in ("displacement", "velocity"):
+            for k in (1, 2):
+                t = truth.get(name, {})
+                row[f"truth: {what} within {k}σ, raw (%)"] = _pct(
+                    t.get(f"raw_{what}_within_{k}std"))
+                row[f"truth: {what} within {k}σ (%)"] = _pct(t.get(f"{what}_within_{k}std"))
+        rows[name] = row
+    df = pd.DataFrame(rows).T
+    df = df.loc[:, df.notna().any()]
+    df.loc["nominal"] = {c: (100 * NOMINAL[1] if "1σ" in c else 100 * NOMINAL[2])
+                         for c in df.columns if "σ" in c}
+    df.index.name = "method"
+    return df
+
+
+def _pct(share):
+    return None if share is None else round(100 * float(share), 1)
 
 
 #: Readable headers of the tables' JSON keys (other keys: :func:`human_header`).
@@ -255,6 +299,7 @@ def write_tables(validation: dict, out: Path, coverage=None,
     holdout = validation.get("holdout_blocks")
     holdout = pd.DataFrame(holdout).T.rename_axis("method") if holdout else None
     for name, df in (("truth", truth_table(validation)),
+                     ("calibration", calibration_table(validation)),
                      ("holdout_blocks", holdout),
                      ("temporal", temporal_table(validation))):
         if df is not None:
@@ -397,9 +442,48 @@ def fig_uncertainty(state, path):
     im = ax.imshow(np.asarray(arr), extent=_extent(state.grid), origin="upper", cmap="magma_r")
     _stations(ax, state)
     _metre_axes(ax)
-    ax.set_title("synergic: mean per-epoch standard deviation")
+    ax.set_title("synergic: mean per-epoch standard deviation (calibrated)")
     fig.colorbar(im, ax=ax, label="mm")
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def fig_calibration(validation: dict, path) -> bool:
+    """Coverage curves: nominal against observed share within k std, per calibrated method.
+
+    Held-out values (after calibration) and, where there is a truth, the products against
+    it; displacement and velocity side by side. False without a calibration.
+    """
+    from scipy.stats import norm
+
+    cal = validation.get("calibration", {})
+    if not cal.get("methods"):
+        return False
+    ks = np.asarray(cal["curve_k"], float)
+    nominal = 100 * (2 * norm.cdf(ks) - 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), constrained_layout=True)
+    for ax, what in zip(axes, ("displacement", "velocity"), strict=True):
+        ax.plot([0, 100], [0, 100], color="0.6", lw=1, label="ideal")
+        for i, (name, c) in enumerate(cal["methods"].items()):
+            colour = f"C{i}"
+            held = c.get(f"heldout_{what}", {}).get("within_k")
+            if held:
+                ax.plot(nominal, 100 * np.asarray(held, float), "o--", color=colour,
+                        label=f"{name}, held out")
+            truth = validation.get("truth", {}).get(name, {})
+            for prefix, style, label in (("", "s-", "truth"), ("raw_", "x:", "truth, raw std")):
+                curve = truth.get(f"{prefix}{what}_within_k")
+                if curve:
+                    ax.plot(nominal, 100 * np.asarray(curve, float), style, color=colour,
+                            label=f"{name}, {label}")
+        ax.set_xlabel("nominal coverage (%) of ±k std, k = " + ", ".join(f"{k:g}" for k in ks))
+        ax.set_ylabel("observed coverage (%)")
+        ax.set_title(f"{what}: calibrated std")
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
 
@@ -553,6 +637,9 @@ def write_report(state, out) -> Path:
                         figdir / "station_timeseries.png"))
     if fig_uncertainty(state, figdir / "uncertainty.png"):
         figures.append(("Uncertainty of the fused product", figdir / "uncertainty.png"))
+    if fig_calibration(state.validation, figdir / "calibration.png"):
+        figures.append(("Calibration of the std: nominal against observed coverage",
+                        figdir / "calibration.png"))
     if fig_differences(state, figdir / "differences.png"):
         figures.append(("Differences between methods", figdir / "differences.png"))
     radius = state.cfg.gnss.radius_m if state.cfg.gnss is not None else None
@@ -565,6 +652,8 @@ def write_report(state, out) -> Path:
                                      "tied to GNSS through the other stations)",
               "loso_timeseries_rmse": "Leave one station out: time-series RMSE, mm",
               "truth": "Error against the simulated truth",
+              "calibration": "Calibrated std: share of values within 1σ and 2σ, nominal "
+                             "against observed (held-out points and, where known, the truth)",
               "holdout_blocks": "Held-out spatial blocks of input points (mm)",
               "temporal": "Temporal resampling, held-out epochs (mm)",
               "station_coverage": "Distance from each station to each dataset's nearest "

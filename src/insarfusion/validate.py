@@ -405,7 +405,7 @@ class StationValidation:
 
 
 def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=None,
-                   seed=0) -> dict:
+                   seed=0, keep_residuals=False):
     """Each method's RMSE (mm) on input points it never saw, held out in spatial blocks.
 
     Every method, the CNN included, goes through
@@ -432,34 +432,42 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         Side of the blocks, metres; default an eighth of the larger side of the extent.
     seed : int
         Seed of the split and of the estimators.
+    keep_residuals : bool
+        Also return every method's held-out residuals and own std
+        (:class:`~insarfusion.model_selection.HeldOutResiduals`), which calibrate the std of
+        the products (:mod:`insarfusion.calibration`).
 
     Returns
     -------
     dict
         ``{method: {"rmse_mm", "coverage", "block_m", "folds"}}`` over every held-out point and
-        epoch (beyond the paper: what a user gets away from data).
+        epoch (beyond the paper: what a user gets away from data). With ``keep_residuals``,
+        the pair ``(scores, {method: HeldOutResiduals})``, methods named as in the scores.
     """
     from .model_selection import BlockKFold, cross_val_score
     from .spatial import make_interpolator
 
     if folds < 2:
-        return {}
+        return ({}, {}) if keep_residuals else {}
     block = block_m or max(np.ptp(x), np.ptp(y)) / 8.0
-    out = {}
+    out, residuals = {}, {}
     for method in methods:
         estimator = make_interpolator(method, params.get(method), seed=seed)
         result = cross_val_score(estimator, (x, y), data, BlockKFold(block, folds, seed),
-                                 groups=groups, progress=None)
+                                 groups=groups, progress=None, keep_residuals=keep_residuals)
         name = "synergic" if method == main else method
+        if result.residuals is not None:
+            residuals[name] = result.residuals
         out[name] = {"rmse_mm": rounded(result.rmse), "coverage": rounded(result.coverage),
                      "block_m": rounded(block, 1), "folds": folds}
         logger.info("held-out blocks (%.0f m, %d folds): %s RMSE %.2f mm, %.0f %% of the "
                     "held-out values predicted", block, folds, name, result.rmse,
                     100 * result.coverage)
-    return out
+    return (out, residuals) if keep_residuals else out
 
 
-def truth_section(products: dict, truth: xr.Dataset, velocity, store=None) -> dict:
+def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,
+                  calibrated=None) -> dict:
     """Each product's error against the truth of a simulated case.
 
     Parameters
@@ -472,17 +480,33 @@ def truth_section(products: dict, truth: xr.Dataset, velocity, store=None) -> di
         ``velocity(method)`` → the product's velocity map (y, x), mm/yr.
     store : path-like, optional
         Where the truth put on the grid is kept while scoring.
+    calibrated : dict, optional
+        ``{method: insarfusion.calibration.Calibrated}``: the products' std, calibrated and
+        raw; adds the share of cells within 1σ and 2σ of the truth
+        (:func:`insarfusion.calibration.truth_coverage`, displacement and velocity; ``raw_``
+        for the raw std).
 
     Returns
     -------
     dict
-        ``{method: truth_scores(...)}``.
+        ``{method: truth_scores(...)}``, with the coverage of the methods with a std.
     """
     if not products:
         return {}
     # every product is on the run's grid and epochs: the truth is put on them once
     aligned = truth_on_grid(next(iter(products.values())), truth["displacement"],
                             truth.get("velocity"), store=store)
-    return {name: truth_scores(cube, truth["displacement"], truth.get("velocity"),
-                               velocity(name).values, aligned=aligned)
-            for name, cube in products.items()}
+    out = {name: truth_scores(cube, truth["displacement"], truth.get("velocity"),
+                              velocity(name).values, aligned=aligned)
+           for name, cube in products.items()}
+    for name, cal in (calibrated or {}).items():
+        if name not in products:
+            continue
+        from .calibration import truth_coverage
+
+        v_err = None if aligned[1] is None else velocity(name).values - aligned[1]
+        for prefix, std, v_std in (("", cal.std, cal.velocity_std),
+                                   ("raw_", cal.std_raw, cal.velocity_std_raw)):
+            out[name].update(truth_coverage(products[name], std, aligned[0], v_err,
+                                            np.asarray(v_std), prefix=prefix))
+    return out

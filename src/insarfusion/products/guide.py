@@ -14,10 +14,15 @@ PRODUCT_GUIDE = (
     ("viewer.html", "interactive viewer: velocity map with the stations, std and support "
      "layers; click a cell or point for every method's series and the nearest GNSS",
      "a web browser, offline"),
-    ("displacement.nc", "fused LOS displacement (time, y, x), mm, and its std", _CUBE),
-    ("displacement_*.nc", "each baseline's displacement, same grid and reference", _CUBE),
+    ("displacement.nc", "fused LOS displacement (time, y, x), mm; displacement_std and "
+     "velocity_std calibrated on held-out data (spatial part and the datum's common mode; "
+     "the velocity's from held-out residual series), the method's own std kept as "
+     "displacement_std_raw and velocity_std_raw", _CUBE),
+    ("displacement_*.nc", "each baseline's displacement, same grid and reference (and its "
+     "calibrated and raw std where the method has one)", _CUBE),
     ("velocity.tif", "mean LOS velocity, mm/yr (Cloud-Optimized GeoTIFF)", _TIF),
-    ("velocity_std.tif", "std of the mean LOS velocity, mm/yr", _TIF),
+    ("velocity_std.tif", "std of the mean LOS velocity, mm/yr, calibrated on held-out data "
+     "(method and factors in its metadata)", _TIF),
     ("geometry.tif", "per-cell incidence, heading, LOS unit vector east/north/up "
      "(vertical ~ LOS / los_up)", _TIF),
     ("support.tif", "distance to the nearest input point (m), points within a radius", _TIF),

@@ -47,7 +47,7 @@ def _transform_from_centres(cube):
     return Affine(cell, 0.0, float(x[0]) - cell / 2, 0.0, -cell, float(y[0]) + cell / 2)
 
 
-def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
+def write_displacement_nc(path, cube, crs, std=None, attrs=None, variables=None) -> Path:
     """Write the displacement cube as CF NetCDF.
 
     Parameters
@@ -65,6 +65,11 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
         Global attributes to add: the product's metadata (:func:`product_metadata`: method,
         primary dataset and geometry, reference station and date, ...). The LOS sign
         convention is always recorded (``los_sign_convention``).
+    variables : dict, optional
+        More variables on the same grid, ``{name: DataArray}`` with dims (time, y, x) or
+        (y, x) and their own ``attrs`` (units, long_name): the raw std
+        (``displacement_std_raw``), the velocity std maps (``velocity_std``,
+        ``velocity_std_raw``).
 
     Returns
     -------
@@ -86,7 +91,16 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
             raise InputError(f"std has shape {std.shape}, the cube {cube.shape}")
         ds["displacement_std"] = (("time", "y", "x"), std.data.astype("float32"),
                                   {"units": "mm",
-                                   "long_name": "standard deviation of the displacement"})
+                                   "long_name": "standard deviation of the displacement",
+                                   **{k: clean_value(v) for k, v in std.attrs.items()
+                                      if v is not None and k != "units"}})
+    for name, extra in (variables or {}).items():
+        dims = ("time", "y", "x") if extra.ndim == 3 else ("y", "x")
+        extra = extra.transpose(*dims)
+        if extra.shape != tuple(ds.sizes[d] for d in dims):
+            raise InputError(f"{name} has shape {extra.shape}, the cube {cube.shape}")
+        ds[name] = (dims, extra.data.astype("float32"),
+                    {k: clean_value(v) for k, v in extra.attrs.items() if v is not None})
     _xy_attrs(ds)
     ds["time"].attrs.pop("units", None)
     ds.attrs = {"Conventions": "CF-1.8", "title": "fused LOS displacement",
@@ -100,10 +114,10 @@ def write_displacement_nc(path, cube, crs, std=None, attrs=None) -> Path:
     # one epoch by one band of rows a chunk: a map or a series reads few chunks, and a lazy
     # cube's blocks of rows are written as whole chunks
     rows = cube.chunks[1][0] if cube.chunks is not None else row_blocks(*cube.shape[1:])[0].stop
+    band = (max(1, min(rows, cube.shape[1])), max(1, cube.shape[2]))
     encoding = {name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
                        "grid_mapping": "spatial_ref",
-                       "chunksizes": (1, max(1, min(rows, cube.shape[1])),
-                                      max(1, cube.shape[2]))}
+                       "chunksizes": (1, *band) if ds[name].ndim == 3 else band}
                 for name in ds.data_vars if name != "spatial_ref"}
     start = pd.Timestamp(ds["time"].values[0]).strftime("%Y-%m-%d")
     encoding["time"] = {"units": f"days since {start}", "calendar": "proleptic_gregorian",

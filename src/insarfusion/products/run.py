@@ -10,7 +10,8 @@ from .rasters import velocity_std_map, write_velocity_tif
 
 
 def write_run_products(out, cubes: dict, stds: dict, velocity, grid, datasets, crs,
-                       attrs=None, *, primary=None, reference=None, ref_date=None) -> dict:
+                       attrs=None, *, primary=None, reference=None, ref_date=None,
+                       calibrated=None) -> dict:
     """Write a run's products into the folder ``out``.
 
     ``displacement.nc`` (with its std where the method has one), ``velocity.tif``,
@@ -47,6 +48,12 @@ def write_run_products(out, cubes: dict, stds: dict, velocity, grid, datasets, c
         The reference place (``{"lon", "lat", "name"}``) recorded in the MintPy files.
     ref_date : date, optional
         MintPy's reference date (default the first epoch).
+    calibrated : dict, optional
+        ``{method: insarfusion.calibration.Calibrated}``: the std of those methods is the
+        calibrated one (``displacement_std``, ``velocity_std`` in the NetCDF and
+        ``velocity_std.tif``), the raw one kept as ``displacement_std_raw`` and
+        ``velocity_std_raw``, and the calibration in the metadata (``std_calibration``...).
+        A baseline's file carries its own std then too.
 
     Returns
     -------
@@ -55,21 +62,22 @@ def write_run_products(out, cubes: dict, stds: dict, velocity, grid, datasets, c
     """
     out = Path(out)
     meta = dict(attrs or {})
-    std = stds.get("synergic")
-    files = {"displacement": write_displacement_nc(out / "displacement.nc", cubes["synergic"],
-                                                   crs, std=std, attrs=meta),
+    calibrated = calibrated or {}
+    files = {"displacement": _write_cube(out / "displacement.nc", "synergic", cubes, stds,
+                                         calibrated, crs, meta),
              "velocity": write_velocity_tif(out / "velocity.tif", velocity("synergic"), grid,
                                             crs, metadata=meta)}
-    velocity_std = None
-    if std is not None and "time" in getattr(std, "dims", ()):
-        velocity_std = velocity_std_map(std)
+    velocity_std = _velocity_std(stds.get("synergic"), calibrated.get("synergic"))
+    if velocity_std is not None:
+        extra = calibrated["synergic"].attrs() if "synergic" in calibrated else {}
         files["velocity_std"] = write_velocity_tif(
             out / "velocity_std.tif", velocity_std, grid, crs,
-            description="std of the mean LOS velocity", metadata=meta)
-    for name, cube in cubes.items():
+            description="std of the mean LOS velocity", metadata={**meta, **extra})
+    for name in cubes:
         if name != "synergic":
-            files[f"displacement_{name}"] = write_displacement_nc(
-                out / f"displacement_{name}.nc", cube, crs, attrs={**meta, "method": name})
+            files[f"displacement_{name}"] = _write_cube(
+                out / f"displacement_{name}.nc", name, cubes, stds, calibrated, crs,
+                {**meta, "method": name})
     if primary is None:
         files["points"] = write_points_gpkg(out / "points.gpkg", datasets, layer_metadata=meta)
         return files
@@ -80,3 +88,40 @@ def write_run_products(out, cubes: dict, stds: dict, velocity, grid, datasets, c
         metadata=meta, velocity=velocity("synergic"), velocity_std=velocity_std,
         reference=reference, ref_date=ref_date))
     return files
+
+
+def _velocity_std(std, calibrated):
+    """The velocity std map of a product: the calibrated one, or the raw propagation."""
+    if calibrated is not None:
+        return calibrated.velocity_std
+    if std is not None and "time" in getattr(std, "dims", ()):
+        return velocity_std_map(std)
+    return None
+
+
+def _write_cube(path, name, cubes, stds, calibrated, crs, meta):
+    """One product's NetCDF: its std (calibrated where it was) and the raw std beside it."""
+    cal = calibrated.get(name)
+    if cal is None:
+        # a baseline's std is written only where it was calibrated
+        std = stds.get(name) if name == "synergic" else None
+        return write_displacement_nc(path, cubes[name], crs, std=std, attrs=meta)
+    std = cal.std.copy()
+    std.attrs = {"long_name": "standard deviation of the displacement, calibrated on held-out "
+                              "data (spatial part and the datum's common mode)",
+                 "std_calibration_source": cal.summary["source"]}
+    variables = {
+        "displacement_std_raw": _named(cal.std_raw, "mm", "the method's own standard deviation "
+                                       "of the displacement, before calibration"),
+        "velocity_std": _named(cal.velocity_std, "mm/yr", "standard deviation of the mean LOS "
+                               "velocity, calibrated on held-out residual series"),
+        "velocity_std_raw": _named(cal.velocity_std_raw, "mm/yr", "white-noise slope std of "
+                                   "the raw std (a lower bound)")}
+    return write_displacement_nc(path, cubes[name], crs, std=std,
+                                 attrs={**meta, **cal.attrs()}, variables=variables)
+
+
+def _named(array, units, long_name):
+    out = array.copy()
+    out.attrs = {"units": units, "long_name": long_name}
+    return out
