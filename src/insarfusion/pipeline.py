@@ -145,7 +145,11 @@ def run_atmosphere(state: RunState) -> None:
 
 
 def run_datum(state: RunState) -> None:
-    """Tie every dataset to the GNSS datum, or to a common reference area without GNSS."""
+    """Tie every dataset to the GNSS datum; without reference GNSS, to one common datum.
+
+    Without GNSS the choice (``datum.no_gnss_reference``) and its statistics go to
+    ``validation.json`` (``datum_reference``).
+    """
     g = state.cfg.gnss
     if g is not None and g.reference and g.tie == "network":
         # every configured reference station ties each dataset, the final one included
@@ -161,9 +165,9 @@ def run_datum(state: RunState) -> None:
             for name, ds in state.datasets.items()
         }
         return
-    area = datum.common_reference_area(state.datasets, state.cfg.reference_point,
-                                       state.inputs.crs)
-    state.datasets = datum.reference_to_area(state.datasets, *area)
+    state.datasets, state.validation["datum_reference"] = datum.reference_without_gnss(
+        state.datasets, state.inputs.primary, reference_point=state.cfg.reference_point,
+        crs=state.inputs.crs, **state.cfg.datum.reference_params())
 
 
 def run_spatial(state: RunState) -> None:
@@ -246,7 +250,9 @@ def run_products(state: RunState) -> None:
     meta = interop.run_metadata(state.datasets, primary, method=state.cfg.spatial.method,
                                 temporal_method=state.temporal_method,
                                 reference_station=ref["station"], reference_area=ref["area"],
-                                reference_date=state.epochs[0], crs=state.inputs.crs)
+                                reference_date=state.epochs[0], crs=state.inputs.crs,
+                                no_gnss_reference=state.validation.get(
+                                    "datum_reference", {}).get("mode"))
     products.write_run_products(state.out, state.products, state.product_std,
                                 state.velocity, state.grid, state.datasets, state.inputs.crs,
                                 attrs=meta, primary=primary, reference=ref["place"],
@@ -273,7 +279,7 @@ def run_validate(state: RunState) -> None:
         x, y, data, groups, cfg.validation.methods_for(cfg.spatial),
         {m: cfg.spatial.estimator_params(m) for m in cfg.spatial.methods()},
         main=cfg.spatial.method, folds=cfg.validation.holdout_folds,
-        block_m=cfg.validation.holdout_block_m, seed=cfg.seed)
+        block_m=cfg.validation.holdout_block_m, seed=cfg.seed, epochs=state.epochs)
     if holdout:
         v["holdout_blocks"] = holdout
     v["temporal"] = dict(state.temporal_scores)
