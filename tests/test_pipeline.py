@@ -110,9 +110,19 @@ def test_products_are_georeferenced(result):
 def test_validation_numbers(result):
     _, v = result
     assert v["stations"] == VALIDATION_STATIONS  # M01 and M21 are references, never validated
+    assert set(v["nearest_point_m"]) == {"S1A", "CSK"}
     for method in ("S1A", "CSK", "synergic", "nearest", "kriging", "idw", "linear"):
         m = v["methods"][method]
         assert set(m["stations"]) == set(VALIDATION_STATIONS)
+        # a single dataset is not scored beyond gnss.radius_m (100 m) of its nearest point
+        distance = v["nearest_point_m"].get(method, {})
+        far = {s for s, d in distance.items() if d > 100.0}
+        assert set(m.get("not_covered", {})) == far
+        for s in far:
+            assert m["stations"][s] == {"not_covered": True, "nearest_point_m": distance[s]}
+        if far:
+            assert v["improvement_stations"][f"synergic_vs_{method}"] == [
+                s for s in VALIDATION_STATIONS if s not in far]
         for key in ("velocity_rmse_mm_yr", "timeseries_rmse_mm_mean", "cross_correlation_mean"):
             assert np.isfinite(m[key]), (method, key)
         assert m["cross_correlation_mean"] > 50
@@ -135,11 +145,15 @@ def test_validation_numbers(result):
     assert loso["model"] == "linear"
     for method in ("S1A", "CSK", "synergic", "nearest", "kriging", "idw", "linear"):
         m = loso["methods"][method]
-        assert m["n_stations"] == 11
+        far = set(m.get("not_covered", {}))  # a dataset neither ties nor is scored there
+        assert m["n_stations"] == 11 - len(far)
         for key in ("velocity_rmse_mm_yr", "timeseries_rmse_mm_mean", "cross_correlation_mean"):
             assert np.isfinite(m[key]) and m[key] > 0, (method, key)
         for s in loso["stations"]:
-            assert m["stations"][s]["tie_stations"] == 10
+            if s in far:
+                assert m["stations"][s]["not_covered"] is True
+                continue
+            assert m["stations"][s]["tie_stations"] == 10 - len(far)
             assert np.isfinite(m["stations"][s]["velocity_error_mm_yr"])
         assert m["velocity_rmse_mm_yr"] < 10 and m["timeseries_rmse_mm_mean"] < 10
     # tied through ten stations the fused product is no worse than tied through one
