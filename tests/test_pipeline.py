@@ -52,6 +52,8 @@ def test_every_output_is_written(result):
     for name in ("displacement.nc", "velocity.tif", "velocity_std.tif", "points.gpkg",
                  "validation.json", "report.html", "config.resolved.yaml", "run.log",
                  "figures/velocity_maps.png", "figures/station_timeseries.png",
+                 "figures/station_timeseries_aps.png", "tables/aps_before_after.md",
+                 "tables/error_split.md",
                  "tables/velocity.csv", "tables/velocity.md", "tables/truth.md",
                  "tables/holdout_blocks.md", "atmosphere.nc"):
         assert (out / name).is_file(), name
@@ -160,6 +162,16 @@ def test_validation_numbers(result):
     assert (loso["methods"]["synergic"]["velocity_rmse_mm_yr"]
             < 1.2 * v["methods"]["synergic"]["velocity_rmse_mm_yr"])
     assert "synergic_vs_CSK" in loso["improvement_pct"]
+    # before/after the APS filter: the removed APS added back at the stations is the
+    # unfiltered series, worse at the stations for the fused product
+    aps = v["aps_before_after"]["methods"]
+    assert set(aps) == set(v["methods"])
+    syn = aps["synergic"]
+    assert syn["filtered"]["timeseries_rmse_mm_mean"] == v["methods"]["synergic"][
+        "timeseries_rmse_mm_mean"]
+    assert syn["unfiltered"]["timeseries_rmse_mm_mean"] > syn["filtered"][
+        "timeseries_rmse_mm_mean"]
+    assert 0 < syn["aps_rms_mm"] < 10
     # each resampler scored on held-out epochs and against the truth
     for ds in ("S1A", "CSK"):
         for r in ("linear", "pchip"):
@@ -170,6 +182,9 @@ def test_validation_numbers(result):
 def test_accuracy_against_truth(result):
     _, v = result
     for method, scores in v["truth"].items():
+        assert scores["field_rmse_mm"] ** 2 == pytest.approx(
+            scores["field_pattern_rmse_mm"] ** 2 + scores["field_common_mode_rmse_mm"] ** 2,
+            rel=0.01)
         # atmosphere (a few mm per epoch) is in every product; the field must still be close
         assert scores["field_rmse_mm"] < 8.0, method
         assert scores["velocity_rmse_mm_yr"] < 4.0, method

@@ -1,6 +1,7 @@
 """Tables of the report, from a small validation dictionary with known numbers."""
 
 import pandas as pd
+import pytest
 
 from insarfusion.report import (
     loso_tables,
@@ -109,3 +110,40 @@ def test_the_reading_names_a_dataset_scored_at_fewer_stations():
     del v["leave_one_station_out"]
     v["methods"]["S1A"] = dict(v["methods"]["S1A"], not_covered={"B": 600.0}, n_stations=1)
     assert any("S1A (1 of 2 stations)" in line for line in reading(v))
+
+
+def test_before_after_the_filter_and_the_error_split_tables(tmp_path):
+    from insarfusion.report import aps_table, error_split_table
+
+    v = _validation()
+    v["aps_before_after"] = {"stations": ["A", "B"], "methods": {"synergic": {
+        "filtered": {"velocity_rmse_mm_yr": 2.0, "timeseries_rmse_mm_mean": 3.0},
+        "unfiltered": {"velocity_rmse_mm_yr": 2.1, "timeseries_rmse_mm_mean": 4.5},
+        "aps_rms_mm": 2.4}}}
+    v["truth"] = {"synergic": {"field_rmse_mm": 5.0, "field_pattern_rmse_mm": 4.0,
+                               "field_common_mode_rmse_mm": 3.0}}
+    aps = aps_table(v)
+    assert aps.loc["synergic", "series_rmse_unfiltered_mm"] == 4.5
+    split = error_split_table(v)
+    assert split.loc["synergic", "common_mode_share_pct"] == pytest.approx(36.0)
+    assert split.loc["synergic", "rest_rmse_mm"] == 4.0
+    del v["truth"]["synergic"]["field_common_mode_rmse_mm"]   # older files: from the two
+    assert error_split_table(v).loc["synergic", "common_mode_rmse_mm"] == pytest.approx(3.0)
+    tables = write_tables(v, tmp_path)
+    assert tables["aps_before_after"].loc["synergic", "series RMSE unfiltered (mm)"] == "4.50"
+    assert aps_table({}) is None and error_split_table({}) is None
+
+
+def test_the_reading_says_what_the_data_were_referenced_to_without_gnss():
+    from insarfusion.report import reference_lines
+
+    ref = {"mode": "stable_area", "primary": "SBAS",
+           "area": {"lon": 103.66, "lat": 32.07, "radius_m": 100.0,
+                    "datasets": {"SBAS": {"n_points": 40}, "PS": {"n_points": 6}}},
+           "ties": {"PS": {"n_cells": 32, "cell_m": 50.0, "rms_before_mm": 25.7,
+                           "rms_after_mm": 7.5}},
+           "motion": {"velocity_mm_yr": 3.2, "limit_mm_yr": 2.2, "moving": True}}
+    line = reference_lines(ref)[0]
+    assert "stable area area" not in line and "SBAS 40, PS 6" in line
+    assert "MOVING: the reference moves +3.20 mm/yr relative to the primary's own" in line
+    assert reference_lines(None) == []

@@ -47,6 +47,7 @@ class RunState:
     product_std: dict = field(default_factory=dict)   # method -> std cube or None
     validation: dict = field(default_factory=dict)
     station_series: dict = field(default_factory=dict)  # method -> (station, epoch) mm
+    station_series_unfiltered: dict = field(default_factory=dict)  # the same, APS added back
     gnss_series: np.ndarray | None = None             # (station, epoch) mm, primary LOS
     truth: xr.Dataset | None = None
     timings: dict = field(default_factory=dict)
@@ -274,6 +275,10 @@ def run_validate(state: RunState) -> None:
             idw_params=cfg.spatial.estimator_params("idw"), seed=cfg.seed)
         v.update(stations.score(state.datasets, state.products))
         state.station_series, state.gnss_series = stations.series, stations.gnss_series
+        before_after = stations.aps_before_after(state.aps)
+        if before_after:
+            v["aps_before_after"] = before_after
+            state.station_series_unfiltered = stations.series_unfiltered
     x, y, data, groups = state.all_points()
     holdout = validate.holdout_blocks(
         x, y, data, groups, cfg.validation.methods_for(cfg.spatial),

@@ -99,6 +99,57 @@ def truth_table(validation: dict) -> pd.DataFrame | None:
     return df
 
 
+def aps_table(validation: dict) -> pd.DataFrame | None:
+    """Station scores of every method with and without the APS filter (methods as rows).
+
+    From ``validation["aps_before_after"]`` (:meth:`insarfusion.validate.StationValidation.
+    aps_before_after`): mean time-series RMSE (mm) and velocity RMSE (mm/yr), filtered and
+    with the removed APS added back, and the RMS of that APS at the stations (mm).
+    """
+    section = validation.get("aps_before_after")
+    if not section or not section.get("methods"):
+        return None
+    rows = {}
+    for method, m in section["methods"].items():
+        rows[method] = {
+            "series_rmse_filtered_mm": m["filtered"]["timeseries_rmse_mm_mean"],
+            "series_rmse_unfiltered_mm": m["unfiltered"]["timeseries_rmse_mm_mean"],
+            "velocity_rmse_filtered_mm_yr": m["filtered"]["velocity_rmse_mm_yr"],
+            "velocity_rmse_unfiltered_mm_yr": m["unfiltered"]["velocity_rmse_mm_yr"],
+            "aps_at_stations_rms_mm": m["aps_rms_mm"]}
+    df = pd.DataFrame(rows).T
+    df.index.name = "method"
+    return df
+
+
+def error_split_table(validation: dict) -> pd.DataFrame | None:
+    """Each product's field error against the truth split into common mode and the rest.
+
+    ``field² = common_mode² + rest²``: the common mode is each epoch's mean error over the
+    cells (datum tie, atmosphere at the reference), the rest the error of the spatial
+    pattern. None without a truth.
+    """
+    truth = validation.get("truth")
+    if not truth:
+        return None
+    rows = {}
+    for method, t in truth.items():
+        field, rest = t.get("field_rmse_mm"), t.get("field_pattern_rmse_mm")
+        if field is None or rest is None:
+            continue
+        common = t.get("field_common_mode_rmse_mm")
+        if common is None:
+            common = float(np.sqrt(max(field**2 - rest**2, 0.0)))
+        rows[method] = {"field_rmse_mm": field, "common_mode_rmse_mm": common,
+                        "rest_rmse_mm": rest,
+                        "common_mode_share_pct": 100.0 * common**2 / field**2 if field else None}
+    if not rows:
+        return None
+    df = pd.DataFrame(rows).T
+    df.index.name = "method"
+    return df
+
+
 def temporal_table(validation: dict) -> pd.DataFrame | None:
     """Held-out (and truth) RMSE of every resampler, rows (dataset, resampler), mm."""
     rows = {}
@@ -205,7 +256,9 @@ def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
     holdout = pd.DataFrame(holdout).T.rename_axis("method") if holdout else None
     for name, df in (("truth", truth_table(validation)),
                      ("holdout_blocks", holdout),
-                     ("temporal", temporal_table(validation))):
+                     ("temporal", temporal_table(validation)),
+                     ("aps_before_after", aps_table(validation)),
+                     ("error_split", error_split_table(validation))):
         if df is not None:
             tables[name] = df
     coverage = station_coverage(validation)
@@ -329,6 +382,41 @@ def fig_station_series(state, path):
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7, ncol=2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def fig_station_series_aps(state, path, method="synergic"):
+    """A product's series at each station with and without the APS filter, against GNSS."""
+    stations = state.validation.get("stations", [])
+    unfiltered = state.station_series_unfiltered.get(method)
+    if not stations or unfiltered is None:
+        return False
+    n = len(stations)
+    ncol = 3
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 2.6 * nrow), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    t = state.epochs.astype("datetime64[D]")
+    gnss, filtered = state.gnss_series, state.station_series[method]
+    for i, s in enumerate(stations):
+        ax = axes.flat[i]
+        gm = np.nanmean(gnss[i])
+        ax.plot(t, gnss[i] - gm, "k.", ms=3, label="GNSS (LOS)")
+        for label, ser, style in (("without the APS filter", unfiltered[i], "0.6"),
+                                  ("with the APS filter", filtered[i], "C3")):
+            ax.plot(t, ser - np.nanmean(ser - gnss[i]) - gm, color=style, lw=1.0, label=label)
+        ax.set_title(s)
+        ax.set_ylabel("mm")
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax in axes.flat[:n]:
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"{method}: station series with and without the APS filter")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
@@ -470,10 +558,38 @@ def error_model_lines(validation: dict) -> list[str]:
             what = name if kind == "datasets" else "fused products"
             lines.append(f"Network GNSS tie of {what} through {', '.join(t['stations'])}: "
                          f"uncertainty {t['sigma_mm_mean']:.2f} mm per epoch{down}.")
+    lines += reference_lines(validation.get("datum_reference"))
     if validation.get("not_covered"):
         lines.append("Not scored (no data within gnss.radius_m): "
                      + ", ".join(validation["not_covered"]) + ".")
     return lines
+
+
+def reference_lines(ref: dict | None) -> list[str]:
+    """What the datasets were referenced to without GNSS, and whether it moves."""
+    if not ref:
+        return []
+    if ref["mode"] == "primary":
+        line = f"Without GNSS the products keep {ref['primary']}'s own reference"
+    else:
+        a = ref["area"]
+        counts = ", ".join(f"{n} {d['n_points']}" for n, d in a["datasets"].items())
+        kind = {"stable_area": "stable area", "best_overlap": "block of best overlap",
+                "reference_point": "configured reference area"}.get(ref["mode"], ref["mode"])
+        line = (f"Without GNSS the datasets are referenced to the {kind} at lon {a['lon']}, lat {a['lat']} (radius {a['radius_m']:.0f} m; "
+                f"points: {counts})")
+    ties = "; ".join(f"{n} tied to {ref['primary']} over {t['n_cells']} cells of "
+                     f"{t['cell_m']:g} m, co-located differences {t['rms_before_mm']} → "
+                     f"{t['rms_after_mm']} mm RMS" for n, t in (ref.get("ties") or {}).items())
+    line += f"; {ties}." if ties else "."
+    motion = ref.get("motion")
+    if motion:
+        line += (f" {'MOVING: the' if motion['moving'] else 'The'} reference moves "
+                 f"{motion['velocity_mm_yr']:+.2f} mm/yr relative to "
+                 + ("the most stable block of the data" if ref["mode"] == "primary"
+                    else "the primary's own reference")
+                 + f" (limit {motion['limit_mm_yr']:.2f} mm/yr).")
+    return [line]
 
 
 def coverage_reading(validation: dict, radius_m) -> list[str]:
@@ -501,6 +617,9 @@ def write_report(state, out) -> Path:
     if fig_station_series(state, figdir / "station_timeseries.png"):
         figures.append(("Time series at the validation stations",
                         figdir / "station_timeseries.png"))
+    if fig_station_series_aps(state, figdir / "station_timeseries_aps.png"):
+        figures.append(("Before/after the APS filter: the fused product at the stations",
+                        figdir / "station_timeseries_aps.png"))
     if fig_uncertainty(state, figdir / "uncertainty.png"):
         figures.append(("Uncertainty of the fused product", figdir / "uncertainty.png"))
     if fig_differences(state, figdir / "differences.png"):
@@ -516,6 +635,11 @@ def write_report(state, out) -> Path:
               "truth": "Error against the simulated truth",
               "holdout_blocks": "Held-out spatial blocks of input points (mm)",
               "temporal": "Temporal resampling, held-out epochs (mm)",
+              "aps_before_after": "Before/after the APS filter: scores at the GNSS stations "
+                                  "with the filter and with the removed APS added back",
+              "error_split": "Error against the truth: the per-epoch common mode (datum, "
+                             "atmosphere at the reference) and the rest (field² = common "
+                             "mode² + rest²)",
               "station_coverage": "Distance from each station to each dataset's nearest "
                                   f"point, m (beyond {radius} m a dataset is not scored "
                                   "there: not covered)"}

@@ -232,7 +232,9 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
         ``field_rmse_mm``: RMSE over every cell and epoch. ``field_pattern_rmse_mm``: the same
         after removing each epoch's mean error over the cells, i.e. the error of the spatial
         pattern alone; the difference is a common offset per epoch (datum tie, atmosphere at
-        the reference), which no spatial method can change. ``velocity_rmse_mm_yr``: against
+        the reference), which no spatial method can change; ``field_common_mode_rmse_mm`` is
+        that part, the RMS over the cells of each epoch's mean error, so that
+        ``field² = pattern² + common_mode²``. ``velocity_rmse_mm_yr``: against
         the true velocity map, when both velocities are given.
 
     ``aligned``, the result of :func:`truth_on_grid` for this product's coordinates, saves
@@ -261,6 +263,8 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
             offsets = np.where(epoch_count > 0, epoch_sum ** 2 / epoch_count, 0.0)
         out["field_pattern_rmse_mm"] = rounded(np.sqrt(max(squares - offsets.sum(), 0.0)
                                                        / count))
+        out["field_common_mode_rmse_mm"] = rounded(np.sqrt(min(offsets.sum(), squares)
+                                                           / count))
     if truth_velocity is not None and velocity is not None:
         out["velocity_rmse_mm_yr"] = rounded(rmse(np.asarray(velocity) - tv))
     return out
@@ -356,7 +360,10 @@ class StationValidation:
     Attributes
     ----------
     series : dict
-        After :meth:`score`: ``{method: (station, epoch)}`` series at the scored stations, mm.
+        After :meth:`score`: ``{method: (station, epoch)}`` series at the scored stations, mm
+        (NaN at a station a single dataset does not cover).
+    series_unfiltered : dict
+        After :meth:`aps_before_after`: the same with the removed APS added back, mm.
     gnss_series : ndarray, shape (station, epoch)
         The GNSS LOS series at the scored stations, mm.
     """
@@ -367,6 +374,7 @@ class StationValidation:
         self.names = [str(s) for s in gnss["station"].values]
         self.x, self.y = gnss["x"].values, gnss["y"].values
         self.series, self.gnss_series = {}, None
+        self.series_unfiltered, self.uncovered, self.stations = {}, {}, []
 
     def _series_at_stations(self, datasets, products) -> dict:
         """Every method's series at every station, (station, epoch), mm.
@@ -402,6 +410,7 @@ class StationValidation:
         self.gnss_series = gnss_all[rows]
         distance = self._nearest_point(datasets)
         uncovered = {name: self._uncovered(d, stations) for name, d in distance.items()}
+        self.uncovered, self.stations = uncovered, list(stations)
         gnss_velocity = {s: {"velocity_mm_yr": rounded(linear_rate(self.epochs,
                                                                    self.gnss_series[i]))}
                          for i, s in enumerate(stations)}
@@ -424,6 +433,57 @@ class StationValidation:
                 "improvement_stations": improvement_stations(methods),
                 "leave_one_station_out": self._leave_one_out(series_all, near, gnss_all,
                                                              distance)}
+
+    def aps_before_after(self, aps: dict) -> dict:
+        """Every method's station scores with the removed APS added back (the unfiltered run).
+
+        Call after :meth:`score`. The APS each dataset lost (:mod:`insarfusion.atmosphere`)
+        is taken to the stations by the same inverse-distance interpolation as the dataset
+        itself (every dataset's APS points together for the fused products) and added to the
+        method's series there; the sum is the series without the filter, scored like the
+        others. It is kept in :attr:`series_unfiltered`.
+
+        Parameters
+        ----------
+        aps : dict
+            ``{dataset: removed APS (point, time), mm, with x, y}``; empty without filtering.
+
+        Returns
+        -------
+        dict
+            ``{"stations", "methods": {method: {"filtered": {...}, "unfiltered": {...},
+            "aps_rms_mm"}}}``: velocity RMSE (mm/yr) and mean time-series RMSE (mm) at the
+            scored stations with and without the filter, and the RMS of the APS added back
+            (mm); empty when no APS was removed.
+        """
+        from .spatial import make_interpolator
+
+        if not aps or not self.stations or not self.series:
+            return {}
+        rows = [self.names.index(s) for s in self.stations]
+        at = {}
+        for name, a in aps.items():
+            idw = make_interpolator("idw", self.idw_params, seed=self.seed)
+            idw.fit((a["x"].values, a["y"].values), a.transpose("point", "time").values)
+            at[name] = idw.predict((self.x[rows], self.y[rows]))
+        idw = make_interpolator("idw", self.idw_params, seed=self.seed)
+        idw.fit((np.concatenate([a["x"].values for a in aps.values()]),
+                 np.concatenate([a["y"].values for a in aps.values()])),
+                np.concatenate([a.transpose("point", "time").values for a in aps.values()]))
+        fused = idw.predict((self.x[rows], self.y[rows]))
+        methods = {}
+        for name, series in self.series.items():
+            added = at.get(name, fused)
+            self.series_unfiltered[name] = series + added
+            scores = {}
+            for label, values in (("filtered", series), ("unfiltered", series + added)):
+                m = station_metrics(values, self.gnss_series, self.epochs, self.stations,
+                                    self.uncovered.get(name))
+                scores[label] = {k: m[k] for k in ("velocity_rmse_mm_yr",
+                                                   "timeseries_rmse_mm_mean")}
+            scores["aps_rms_mm"] = rounded(rmse(np.where(np.isfinite(series), added, np.nan)))
+            methods[name] = scores
+        return {"stations": list(self.stations), "methods": methods}
 
     def _nearest_point(self, datasets) -> dict:
         """``{dataset: distance (m) from each station to the dataset's nearest point}``."""

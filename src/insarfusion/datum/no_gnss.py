@@ -545,7 +545,8 @@ def reference_without_gnss(datasets: dict, primary: str, mode: str = "primary",
         x0, y0, radius = common_reference_area(datasets, reference_point, crs)
     out = reference_to_area(datasets, x0, y0, radius)
     report["area"] = _area_entry(frame, x0, y0, radius, crs)
-    kind = f"{chosen.replace('_', ' ')} area"
+    kind = {"stable_area": "stable area", "best_overlap": "block of best overlap",
+            "reference_point": "configured reference area"}[chosen]
     _log_area(kind, report["area"])
     if report["area"]["lon"] is not None:
         for ds in out.values():
