@@ -371,6 +371,8 @@ def fig_station_series(state, path):
         gm = np.nanmean(gnss[i])
         ax.plot(t, gnss[i] - gm, "k.", ms=3, label="GNSS (LOS)")
         for name, ser in state.station_series.items():
+            if not np.isfinite(ser[i]).any():  # a dataset not covering the station
+                continue
             d = ser[i] - np.nanmean(ser[i] - gnss[i]) - gm
             ax.plot(t, d, lw=1.4 if name == "synergic" else 0.9, label=name)
         ax.set_title(s)
