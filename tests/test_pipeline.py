@@ -52,6 +52,8 @@ def test_every_output_is_written(result):
     for name in ("displacement.nc", "velocity.tif", "velocity_std.tif", "points.gpkg",
                  "validation.json", "report.html", "config.resolved.yaml", "run.log",
                  "figures/velocity_maps.png", "figures/station_timeseries.png",
+                 "figures/station_timeseries_aps.png", "tables/aps_before_after.md",
+                 "tables/error_split.md",
                  "tables/velocity.csv", "tables/velocity.md", "tables/truth.md",
                  "tables/holdout_blocks.md", "atmosphere.nc"):
         assert (out / name).is_file(), name
@@ -119,9 +121,19 @@ def test_products_are_georeferenced(result):
 def test_validation_numbers(result):
     _, v = result
     assert v["stations"] == VALIDATION_STATIONS  # M01 and M21 are references, never validated
+    assert set(v["nearest_point_m"]) == {"S1A", "CSK"}
     for method in ("S1A", "CSK", "synergic", "nearest", "kriging", "idw", "linear"):
         m = v["methods"][method]
         assert set(m["stations"]) == set(VALIDATION_STATIONS)
+        # a single dataset is not scored beyond gnss.radius_m (100 m) of its nearest point
+        distance = v["nearest_point_m"].get(method, {})
+        far = {s for s, d in distance.items() if d > 100.0}
+        assert set(m.get("not_covered", {})) == far
+        for s in far:
+            assert m["stations"][s] == {"not_covered": True, "nearest_point_m": distance[s]}
+        if far:
+            assert v["improvement_stations"][f"synergic_vs_{method}"] == [
+                s for s in VALIDATION_STATIONS if s not in far]
         for key in ("velocity_rmse_mm_yr", "timeseries_rmse_mm_mean", "cross_correlation_mean"):
             assert np.isfinite(m[key]), (method, key)
         assert m["cross_correlation_mean"] > 50
@@ -144,17 +156,31 @@ def test_validation_numbers(result):
     assert loso["model"] == "linear"
     for method in ("S1A", "CSK", "synergic", "nearest", "kriging", "idw", "linear"):
         m = loso["methods"][method]
-        assert m["n_stations"] == 11
+        far = set(m.get("not_covered", {}))  # a dataset neither ties nor is scored there
+        assert m["n_stations"] == 11 - len(far)
         for key in ("velocity_rmse_mm_yr", "timeseries_rmse_mm_mean", "cross_correlation_mean"):
             assert np.isfinite(m[key]) and m[key] > 0, (method, key)
         for s in loso["stations"]:
-            assert m["stations"][s]["tie_stations"] == 10
+            if s in far:
+                assert m["stations"][s]["not_covered"] is True
+                continue
+            assert m["stations"][s]["tie_stations"] == 10 - len(far)
             assert np.isfinite(m["stations"][s]["velocity_error_mm_yr"])
         assert m["velocity_rmse_mm_yr"] < 10 and m["timeseries_rmse_mm_mean"] < 10
     # tied through ten stations the fused product is no worse than tied through one
     assert (loso["methods"]["synergic"]["velocity_rmse_mm_yr"]
             < 1.2 * v["methods"]["synergic"]["velocity_rmse_mm_yr"])
     assert "synergic_vs_CSK" in loso["improvement_pct"]
+    # before/after the APS filter: the removed APS added back at the stations is the
+    # unfiltered series, worse at the stations for the fused product
+    aps = v["aps_before_after"]["methods"]
+    assert set(aps) == set(v["methods"])
+    syn = aps["synergic"]
+    assert syn["filtered"]["timeseries_rmse_mm_mean"] == v["methods"]["synergic"][
+        "timeseries_rmse_mm_mean"]
+    assert syn["unfiltered"]["timeseries_rmse_mm_mean"] > syn["filtered"][
+        "timeseries_rmse_mm_mean"]
+    assert 0 < syn["aps_rms_mm"] < 10
     # each resampler scored on held-out epochs and against the truth
     for ds in ("S1A", "CSK"):
         for r in ("linear", "pchip"):
@@ -165,6 +191,9 @@ def test_validation_numbers(result):
 def test_accuracy_against_truth(result):
     _, v = result
     for method, scores in v["truth"].items():
+        assert scores["field_rmse_mm"] ** 2 == pytest.approx(
+            scores["field_pattern_rmse_mm"] ** 2 + scores["field_common_mode_rmse_mm"] ** 2,
+            rel=0.01)
         # atmosphere (a few mm per epoch) is in every product; the field must still be close
         assert scores["field_rmse_mm"] < 8.0, method
         assert scores["velocity_rmse_mm_yr"] < 4.0, method

@@ -1,6 +1,7 @@
 """Tables of the report, from a small validation dictionary with known numbers."""
 
 import pandas as pd
+import pytest
 
 from insarfusion.report import (
     loso_tables,
@@ -78,30 +79,74 @@ def test_headers_for_people_and_counts_as_integers(tmp_path):
     assert for_people(pd.DataFrame({"x": [None]})).iloc[0, 0] == "–"
 
 
-def test_a_dataset_is_not_scored_beyond_its_support_radius(tmp_path):
-    import numpy as np
-    import xarray as xr
-
-    from insarfusion.report import NOT_COVERED, coverage_reading, station_coverage
+def test_a_dataset_not_covered_at_a_station_reads_so_with_its_distance(tmp_path):
+    from insarfusion.report import NOT_COVERED, coverage_reading
 
     v = _validation()
-    gnss = xr.Dataset(coords={"station": ["A", "B"], "x": ("station", [0.0, 1000.0]),
-                              "y": ("station", [0.0, 0.0])})
-    s1a = xr.Dataset(coords={"point": [0, 1], "x": ("point", [30.0, 400.0]),
-                             "y": ("point", [40.0, 0.0])})
-    coverage = station_coverage(v, {"S1A": s1a}, gnss)
-    assert coverage.loc["A", "S1A"] == 50.0 and coverage.loc["B", "S1A"] == 600.0
-    tables = write_tables(v, tmp_path, coverage=coverage, radius_m=100.0)
+    s1a = v["methods"]["S1A"] = {
+        "stations": {"A": {"velocity_mm_yr": -5.0, "cross_correlation": 90.0,
+                           "timeseries_rmse_mm": 1.0},
+                     "B": {"not_covered": True, "nearest_point_m": 600.0}},
+        "velocity_rmse_mm_yr": 0.5, "cross_correlation_mean": 90.0,
+        "timeseries_rmse_mm_mean": 1.0, "not_covered": {"B": 600.0}, "n_stations": 1}
+    v["nearest_point_m"] = {"S1A": {"A": 50.0, "B": 600.0}}
+    tables = write_tables(v, tmp_path)
     velocity = tables["velocity"]
     assert velocity.loc["B", "S1A"] == NOT_COVERED
     assert velocity.loc["B", "synergic"] == "-1.00"          # the grid covers every station
-    # the summary is over the covered station only: |-5.0 - (-5.5)| = 0.5
-    assert velocity.loc["RMSE", "S1A"] == "0.50"
+    assert velocity.loc["RMSE", "S1A"] == "0.50"              # the validation's own summary
     assert tables["timeseries_rmse"].loc["Mean", "S1A"] == "1.00"
     assert tables["station_coverage"].loc["B", "S1A"] == "600"
-    assert "S1A at B (600 m)" in coverage_reading(coverage, 100.0)[0]
-    assert coverage_reading(coverage, 1000.0) == []
-    assert np.isfinite(coverage.to_numpy(dtype=float)).all()
+    assert NOT_COVERED in (tmp_path / "tables" / "velocity.csv").read_text()
+    assert "S1A at B (600 m)" in coverage_reading(v, 100.0)[0]
+    del s1a["not_covered"]
+    assert coverage_reading(v, 100.0) == []
+
+
+def test_the_reading_names_a_dataset_scored_at_fewer_stations():
+    from insarfusion.report import reading
+
+    v = _validation()
+    del v["leave_one_station_out"]
+    v["methods"]["S1A"] = dict(v["methods"]["S1A"], not_covered={"B": 600.0}, n_stations=1)
+    assert any("S1A (1 of 2 stations)" in line for line in reading(v))
+
+
+def test_before_after_the_filter_and_the_error_split_tables(tmp_path):
+    from insarfusion.report import aps_table, error_split_table
+
+    v = _validation()
+    v["aps_before_after"] = {"stations": ["A", "B"], "methods": {"synergic": {
+        "filtered": {"velocity_rmse_mm_yr": 2.0, "timeseries_rmse_mm_mean": 3.0},
+        "unfiltered": {"velocity_rmse_mm_yr": 2.1, "timeseries_rmse_mm_mean": 4.5},
+        "aps_rms_mm": 2.4}}}
+    v["truth"] = {"synergic": {"field_rmse_mm": 5.0, "field_pattern_rmse_mm": 4.0,
+                               "field_common_mode_rmse_mm": 3.0}}
+    aps = aps_table(v)
+    assert aps.loc["synergic", "series_rmse_unfiltered_mm"] == 4.5
+    split = error_split_table(v)
+    assert split.loc["synergic", "common_mode_share_pct"] == pytest.approx(36.0)
+    assert split.loc["synergic", "rest_rmse_mm"] == 4.0
+    del v["truth"]["synergic"]["field_common_mode_rmse_mm"]   # older files: from the two
+    assert error_split_table(v).loc["synergic", "common_mode_rmse_mm"] == pytest.approx(3.0)
+    tables = write_tables(v, tmp_path)
+    assert tables["aps_before_after"].loc["synergic", "series RMSE unfiltered (mm)"] == "4.50"
+    assert aps_table({}) is None and error_split_table({}) is None
+
+
+def test_the_reading_says_what_the_data_were_referenced_to_without_gnss():
+    from insarfusion.report import reference_lines
+
+    ref = {"mode": "stable_area", "primary": "SBAS",
+           "area": {"lon": 103.66, "lat": 32.07, "radius_m": 100.0,
+                    "datasets": {"SBAS": {"n_points": 40}, "PS": {"n_points": 6}}},
+           "ties": {"PS": {"n_cells": 32, "cell_m": 50.0, "rms_before_mm": 25.7,
+                           "rms_after_mm": 7.5}},
+           "motion": {"velocity_mm_yr": 3.2, "limit_mm_yr": 2.2, "moving": True}}
+    line = reference_lines(ref)[0]
+    assert "stable area area" not in line and "SBAS 40, PS 6" in line
+    assert "MOVING: the reference moves +3.20 mm/yr relative to the primary's own" in line
+    assert reference_lines(None) == []
 
 
 def test_calibration_table_and_curve(tmp_path):

@@ -166,3 +166,28 @@ def test_stations_beyond_the_radius_of_every_point_are_not_covered(caplog):
         far = sv._not_covered({"A": points})
     assert list(far) == ["FAR"] and far["FAR"] == pytest.approx(1902.6, abs=0.1)
     assert "FAR" in caplog.text and "not scored" in caplog.text
+
+
+def test_a_dataset_is_not_scored_where_it_has_no_point_and_improvements_use_its_stations():
+    """S1A is 600 m from station B: not scored there, its summaries and the improvement over
+    it are over station A alone, where the fused product happens to be no better."""
+    from insarfusion.validate import improvement_stations, improvements, station_metrics
+
+    gnss = _gnss()[:2]
+    rates = np.array([1.0, 5.0])  # product minus GNSS, mm/yr at A and B
+    synergic = station_metrics(gnss + rates[:, None] * YEARS, gnss, EPOCHS, ["A", "B"])
+    s1a = station_metrics(gnss + np.array([1.0, 0.0])[:, None] * YEARS, gnss, EPOCHS,
+                          ["A", "B"], not_covered={"B": 600.0})
+    assert s1a["stations"]["B"] == {"not_covered": True, "nearest_point_m": 600.0}
+    assert s1a["n_stations"] == 1 and s1a["not_covered"] == {"B": 600.0}
+    assert s1a["velocity_rmse_mm_yr"] == pytest.approx(1.0, abs=1e-3)
+    gnss_velocity = {s: {"velocity_mm_yr": float(np.polyfit(YEARS, gnss[i], 1)[0])}
+                     for i, s in enumerate("AB")}
+    methods = {"synergic": synergic, "S1A": s1a}
+    # over both stations the product's RMSE is sqrt((1 + 25) / 2) = 3.61, over A alone 1.0
+    assert synergic["velocity_rmse_mm_yr"] == pytest.approx(3.606, abs=1e-3)
+    pct = improvements(methods, gnss=gnss_velocity)
+    assert pct["synergic_vs_S1A"] == pytest.approx(0.0, abs=0.1)
+    assert improvement_stations(methods) == {"synergic_vs_S1A": ["A"]}
+    # scored over B too, where S1A has no point, the product would look 261 % worse
+    assert improvements(methods)["synergic_vs_S1A"] == pytest.approx(-260.6, abs=0.5)

@@ -205,6 +205,11 @@ def headline(validation: dict) -> str:
             lines.append(f"{name:<12}{_fmt(m['velocity_rmse_mm_yr'], 'mm/yr'):>15}"
                          f"{_fmt(m['timeseries_rmse_mm_mean'], 'mm'):>13}"
                          f"{_fmt(m['cross_correlation_mean'], ''):>9}{_fmt(t, 'mm'):>12}")
+        for name, m in methods.items():
+            if m.get("not_covered"):
+                lines.append(f"{name}: not scored at {', '.join(m['not_covered'])} (no point "
+                             "within gnss.radius_m); its scores and the improvement over it "
+                             "are over the other stations")
         for key, value in validation.get("improvement_pct", {}).items():
             lines.append(f"improvement {key}: {value:+.1f} %")
     loso = validation.get("leave_one_station_out", {}).get("methods", {})

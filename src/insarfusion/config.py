@@ -163,8 +163,42 @@ class AtmosphereConfig(_Strict):
         return self.model_dump()
 
 
+class DatumConfig(_Strict):
+    """The common datum of the datasets when no GNSS station ties them (:mod:`insarfusion.datum.no_gnss`).
+
+    ``no_gnss_reference``: ``primary`` keeps the primary dataset's own reference and ties
+    every other dataset to it over their whole overlap (per epoch the median difference of
+    co-located cells, smoothed in time with ``offset_model``); ``stable_area`` refers every
+    dataset to the block of ``area_block_m`` that moves least relative to the field, scatters
+    least and is least noisy, among those with ``min_area_points`` points of every dataset;
+    ``best_overlap`` to the block holding the most points of the sparsest dataset. A
+    ``reference_point`` overrides them. A warning is logged when the reference moves relative
+    to the field by more than ``moving_threshold`` velocity spreads.
+    """
+
+    no_gnss_reference: Literal["primary", "stable_area", "best_overlap"] = Field(
+        "primary", description="without reference GNSS: the primary's own reference, a stable "
+                               "area, or the block of best overlap")
+    offset_model: Literal["constant", "linear", "lowpass", "raw"] = Field(
+        "lowpass", description="how the offset of each dataset to the primary is smoothed in time")
+    overlap_cell_m: float = Field(50.0, gt=0,
+        description="cells in which co-located points of two datasets are compared, metres")
+    area_block_m: float = Field(200.0, gt=0,
+        description="side of the blocks searched for a stable reference area, metres")
+    min_area_points: int = Field(5, ge=1,
+        description="points of every dataset a stable reference area must hold")
+    moving_threshold: float = Field(0.5, gt=0,
+        description="warn when the reference moves by more than this many velocity spreads")
+
+    def reference_params(self) -> dict:
+        """Keyword arguments of :func:`~insarfusion.datum.reference_without_gnss`."""
+        return {"mode": self.no_gnss_reference, "model": self.offset_model,
+                "cell_m": self.overlap_cell_m, "block_m": self.area_block_m,
+                "min_points": self.min_area_points, "moving_threshold": self.moving_threshold}
+
+
 class ReferencePointConfig(_Strict):
-    """Common reference area when there is no GNSS."""
+    """Common reference area when there is no GNSS (overrides ``datum.no_gnss_reference``)."""
 
     lon: float = Field(ge=-180, le=180, description="longitude of the reference area, degrees")
     lat: float = Field(ge=-90, le=90, description="latitude of the reference area, degrees")
@@ -454,7 +488,9 @@ class Config(_Strict):
     gnss: GnssConfig | None = Field(None,
         description="GNSS stations; without them a common reference area")
     reference_point: ReferencePointConfig | None = Field(
-        None, description="reference area without GNSS; default where the datasets overlap best")
+        None, description="reference area without GNSS; default: as datum.no_gnss_reference says")
+    datum: DatumConfig = Field(default_factory=DatumConfig,
+        description="the common datum of the datasets without reference GNSS")
     time: TimeConfig = Field(default_factory=TimeConfig, description="the common epochs")
     temporal: TemporalConfig = Field(default_factory=TemporalConfig,
         description="temporal resampling")

@@ -87,8 +87,9 @@ def run_reference(cfg, gnss, datasets: dict, primary: str) -> dict:
     dict
         ``station``: the station(s) the products are tied to (the final reference when there
         is one), or None; ``area``: the reference area without GNSS, or None; ``place``:
-        ``{"lon", "lat", "name"}`` of a single reference station or of the configured
-        reference point (MintPy's ``REF_LAT``/``REF_LON``), or None.
+        ``{"lon", "lat", "name"}`` of a single reference station, of the configured
+        reference point, or of the no-GNSS reference where it is known (the datasets'
+        ``datum_lon``/``datum_lat``; MintPy's ``REF_LAT``/``REF_LON``), or None.
     """
     g = cfg.gnss
     stations = []
@@ -107,6 +108,9 @@ def run_reference(cfg, gnss, datasets: dict, primary: str) -> dict:
         None if point is None else {"lon": point.lon, "lat": point.lat,
                                     "radius_m": point.radius_m})
     place = None if point is None else {"lon": point.lon, "lat": point.lat}
+    attrs = datasets[primary].attrs
+    if place is None and attrs.get("datum_lon") is not None:
+        place = {"lon": float(attrs["datum_lon"]), "lat": float(attrs["datum_lat"])}
     return {"station": None, "area": area, "place": place}
 
 

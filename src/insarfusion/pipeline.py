@@ -49,6 +49,7 @@ class RunState:
     calibrated: dict = field(default_factory=dict)    # method -> calibration.Calibrated
     validation: dict = field(default_factory=dict)
     station_series: dict = field(default_factory=dict)  # method -> (station, epoch) mm
+    station_series_unfiltered: dict = field(default_factory=dict)  # the same, APS added back
     gnss_series: np.ndarray | None = None             # (station, epoch) mm, primary LOS
     truth: xr.Dataset | None = None
     timings: dict = field(default_factory=dict)
@@ -147,7 +148,11 @@ def run_atmosphere(state: RunState) -> None:
 
 
 def run_datum(state: RunState) -> None:
-    """Tie every dataset to the GNSS datum, or to a common reference area without GNSS."""
+    """Tie every dataset to the GNSS datum; without reference GNSS, to one common datum.
+
+    Without GNSS the choice (``datum.no_gnss_reference``) and its statistics go to
+    ``validation.json`` (``datum_reference``).
+    """
     g = state.cfg.gnss
     if g is not None and g.reference and g.tie == "network":
         # every configured reference station ties each dataset, the final one included
@@ -163,9 +168,9 @@ def run_datum(state: RunState) -> None:
             for name, ds in state.datasets.items()
         }
         return
-    area = datum.common_reference_area(state.datasets, state.cfg.reference_point,
-                                       state.inputs.crs)
-    state.datasets = datum.reference_to_area(state.datasets, *area)
+    state.datasets, state.validation["datum_reference"] = datum.reference_without_gnss(
+        state.datasets, state.inputs.primary, reference_point=state.cfg.reference_point,
+        crs=state.inputs.crs, **state.cfg.datum.reference_params())
 
 
 def run_spatial(state: RunState) -> None:
@@ -249,7 +254,8 @@ def run_calibrate(state: RunState) -> None:
         x, y, data, groups, cfg.validation.methods_for(cfg.spatial),
         {m: cfg.spatial.estimator_params(m) for m in cfg.spatial.methods()},
         main=cfg.spatial.method, folds=cfg.validation.holdout_folds,
-        block_m=cfg.validation.holdout_block_m, seed=cfg.seed, keep_residuals=True)
+        block_m=cfg.validation.holdout_block_m, seed=cfg.seed, epochs=state.epochs,
+        keep_residuals=True)
     if scores:
         state.validation["holdout_blocks"] = scores
     if not any(std is not None for std in state.product_std.values()):
@@ -313,7 +319,9 @@ def run_products(state: RunState) -> None:
     meta = interop.run_metadata(state.datasets, primary, method=state.cfg.spatial.method,
                                 temporal_method=state.temporal_method,
                                 reference_station=ref["station"], reference_area=ref["area"],
-                                reference_date=state.epochs[0], crs=state.inputs.crs)
+                                reference_date=state.epochs[0], crs=state.inputs.crs,
+                                no_gnss_reference=state.validation.get(
+                                    "datum_reference", {}).get("mode"))
     products.write_run_products(state.out, state.products, state.product_std,
                                 state.velocity, state.grid, state.datasets, state.inputs.crs,
                                 attrs=meta, primary=primary, reference=ref["place"],
@@ -335,6 +343,10 @@ def run_validate(state: RunState) -> None:
             idw_params=cfg.spatial.estimator_params("idw"), seed=cfg.seed)
         v.update(stations.score(state.datasets, state.products))
         state.station_series, state.gnss_series = stations.series, stations.gnss_series
+        before_after = stations.aps_before_after(state.aps)
+        if before_after:
+            v["aps_before_after"] = before_after
+            state.station_series_unfiltered = stations.series_unfiltered
     v["temporal"] = dict(state.temporal_scores)
     v["temporal_method"] = state.temporal_method
     if state.truth is not None:

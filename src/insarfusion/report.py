@@ -57,11 +57,17 @@ def _station_table(section, stations, metric, summary, label, index_name) -> pd.
     The summary row ``label`` comes last.
     """
     methods = list(section["methods"])
-    rows = {s: [section["methods"][m]["stations"][s][metric] for m in methods] for s in stations}
+    rows = {s: [_station_value(section["methods"][m]["stations"][s], metric) for m in methods]
+            for s in stations}
     rows[label] = [section["methods"][m][summary] for m in methods]
     df = pd.DataFrame.from_dict(rows, orient="index", columns=methods)
     df.index.name = index_name
     return df
+
+
+def _station_value(entry: dict, metric: str):
+    """A method's metric at a station, or :data:`NOT_COVERED` where it was not scored."""
+    return NOT_COVERED if entry.get("not_covered") else entry.get(metric)
 
 
 def loso_tables(validation: dict) -> dict[str, pd.DataFrame]:
@@ -92,6 +98,57 @@ def truth_table(validation: dict) -> pd.DataFrame | None:
         field = df["field_rmse_mm"].astype(float)
         pattern = df["field_pattern_rmse_mm"].astype(float)
         df["common_mode_mm"] = np.sqrt((field**2 - pattern**2).clip(lower=0.0)).round(3)
+    return df
+
+
+def aps_table(validation: dict) -> pd.DataFrame | None:
+    """Station scores of every method with and without the APS filter (methods as rows).
+
+    From ``validation["aps_before_after"]`` (:meth:`insarfusion.validate.StationValidation.
+    aps_before_after`): mean time-series RMSE (mm) and velocity RMSE (mm/yr), filtered and
+    with the removed APS added back, and the RMS of that APS at the stations (mm).
+    """
+    section = validation.get("aps_before_after")
+    if not section or not section.get("methods"):
+        return None
+    rows = {}
+    for method, m in section["methods"].items():
+        rows[method] = {
+            "series_rmse_filtered_mm": m["filtered"]["timeseries_rmse_mm_mean"],
+            "series_rmse_unfiltered_mm": m["unfiltered"]["timeseries_rmse_mm_mean"],
+            "velocity_rmse_filtered_mm_yr": m["filtered"]["velocity_rmse_mm_yr"],
+            "velocity_rmse_unfiltered_mm_yr": m["unfiltered"]["velocity_rmse_mm_yr"],
+            "aps_at_stations_rms_mm": m["aps_rms_mm"]}
+    df = pd.DataFrame(rows).T
+    df.index.name = "method"
+    return df
+
+
+def error_split_table(validation: dict) -> pd.DataFrame | None:
+    """Each product's field error against the truth split into common mode and the rest.
+
+    ``field² = common_mode² + rest²``: the common mode is each epoch's mean error over the
+    cells (datum tie, atmosphere at the reference), the rest the error of the spatial
+    pattern. None without a truth.
+    """
+    truth = validation.get("truth")
+    if not truth:
+        return None
+    rows = {}
+    for method, t in truth.items():
+        field, rest = t.get("field_rmse_mm"), t.get("field_pattern_rmse_mm")
+        if field is None or rest is None:
+            continue
+        common = t.get("field_common_mode_rmse_mm")
+        if common is None:
+            common = float(np.sqrt(max(field**2 - rest**2, 0.0)))
+        rows[method] = {"field_rmse_mm": field, "common_mode_rmse_mm": common,
+                        "rest_rmse_mm": rest,
+                        "common_mode_share_pct": 100.0 * common**2 / field**2 if field else None}
+    if not rows:
+        return None
+    df = pd.DataFrame(rows).T
+    df.index.name = "method"
     return df
 
 
@@ -160,10 +217,6 @@ HEADERS = {"rmse_mm": "RMSE (mm)", "coverage": "share of points predicted",
 #: Units told by the end of a key.
 _UNITS = (("_mm_yr", "mm/yr"), ("_pct", "%"), ("_mm", "mm"), ("_m", "m"), ("_s", "s"))
 
-#: The tables of scores at the stations, a summary row last.
-_SCORED_AT_STATIONS = ("velocity", "cross_correlation", "timeseries_rmse",
-                       "loso_velocity_error", "loso_timeseries_rmse")
-
 #: Label of a single dataset's score at a station beyond its support radius.
 NOT_COVERED = "not covered"
 
@@ -207,90 +260,37 @@ def for_people(df: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def station_coverage(validation: dict, datasets: dict, gnss) -> pd.DataFrame | None:
+def station_coverage(validation: dict) -> pd.DataFrame | None:
     """Distance (m) from each scored station to each single dataset's nearest point.
 
     Parameters
     ----------
     validation : dict
-        The validation (its ``stations``).
-    datasets : dict
-        ``{name: point dataset}`` of the run (``x``, ``y`` in metres).
-    gnss : xarray.Dataset or None
-        The run's GNSS (station ``x``, ``y`` in the same CRS).
+        The validation (its ``stations`` and ``nearest_point_m``).
 
     Returns
     -------
     pandas.DataFrame or None
         Stations as rows, datasets as columns, metres (rounded); None without stations.
     """
-    from scipy.spatial import cKDTree
-
     stations = list(validation.get("stations") or [])
-    if not stations or gnss is None or not datasets:
+    nearest = validation.get("nearest_point_m") or {}
+    if not stations or not nearest:
         return None
-    sub = gnss.sel(station=stations)
-    places = np.column_stack([sub["x"].values, sub["y"].values]).astype(float)
-    columns = {}
-    for name, ds in datasets.items():
-        tree = cKDTree(np.column_stack([ds["x"].values, ds["y"].values]))
-        distance = np.full(len(stations), np.nan)
-        ok = np.isfinite(places).all(axis=1)
-        distance[ok] = tree.query(places[ok])[0]
-        columns[name] = pd.array(np.round(distance), dtype="Int64")
+    columns = {name: pd.array([None if d.get(s) is None else round(d[s]) for s in stations],
+                              dtype="Int64") for name, d in nearest.items()}
     return pd.DataFrame(columns, index=pd.Index(stations, name="station"))
 
 
-def mark_uncovered(tables: dict, validation: dict, coverage: pd.DataFrame | None,
-                   radius_m: float) -> dict:
-    """The station tables with each single dataset's scores beyond ``radius_m`` left out.
-
-    A dataset's cell at a station farther than ``radius_m`` from its nearest point reads
-    :data:`NOT_COVERED`, and its summary row (RMSE of the velocity error, or mean) is taken
-    over the stations it covers. Tables and columns without coverage are returned as given.
-    """
-    if coverage is None:
-        return tables
-    gnss = {s: g.get("velocity_mm_yr") for s, g in validation.get("gnss", {}).items()}
-    out = {}
-    for key, df in tables.items():
-        if key not in _SCORED_AT_STATIONS:
-            out[key] = df
-            continue
-        df = df.astype(object)
-        summary = df.index[-1]
-        for name in (c for c in coverage.columns if c in df.columns):
-            far = [s for s in coverage.index
-                   if s in df.index and not pd.isna(coverage.loc[s, name])
-                   and coverage.loc[s, name] > radius_m]
-            if not far:
-                continue
-            near = [s for s in df.index[:-1] if s not in far]
-            values = np.array([np.nan if df.loc[s, name] is None else float(df.loc[s, name])
-                               for s in near], dtype=float)
-            if key == "velocity":
-                errors = values - np.array([np.nan if gnss.get(s) is None else gnss[s]
-                                            for s in near], dtype=float)
-                value = np.sqrt(np.nanmean(errors**2)) if np.isfinite(errors).any() else None
-            elif key == "loso_velocity_error":
-                value = np.sqrt(np.nanmean(values**2)) if np.isfinite(values).any() else None
-            else:
-                value = np.nanmean(values) if np.isfinite(values).any() else None
-            df.loc[far, name] = NOT_COVERED
-            df.loc[summary, name] = value
-        out[key] = df
-    return out
-
-
-def write_tables(validation: dict, out: Path, coverage=None,
-                 radius_m=None) -> dict[str, pd.DataFrame]:
+def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
     """Write every table as ``tables/<name>.csv`` and ``tables/<name>.md``.
 
     The CSV files hold the validation's values under its keys; the Markdown files (and the
     returned tables, for the page) read as :func:`for_people`: human headers, counts as
-    integers, and with ``coverage`` (:func:`station_coverage`) and ``radius_m`` a single
-    dataset's scores at stations beyond its support radius listed as not covered
-    (:func:`mark_uncovered`), the distances themselves as the table ``station_coverage``.
+    integers. A single dataset not scored at a station (beyond ``gnss.radius_m`` of its
+    nearest point) reads :data:`NOT_COVERED` there, and its summary row is over the stations
+    it covers (as ``validation.json`` has it); the distances themselves are the table
+    ``station_coverage`` (:func:`station_coverage`).
     """
     out = Path(out) / "tables"
     out.mkdir(parents=True, exist_ok=True)
@@ -301,17 +301,17 @@ def write_tables(validation: dict, out: Path, coverage=None,
     for name, df in (("truth", truth_table(validation)),
                      ("calibration", calibration_table(validation)),
                      ("holdout_blocks", holdout),
-                     ("temporal", temporal_table(validation))):
+                     ("temporal", temporal_table(validation)),
+                     ("aps_before_after", aps_table(validation)),
+                     ("error_split", error_split_table(validation))):
         if df is not None:
             tables[name] = df
+    coverage = station_coverage(validation)
     if coverage is not None:
         tables["station_coverage"] = coverage
     shown = {}
     for name, df in tables.items():
         df.to_csv(out / f"{name}.csv")
-    if coverage is not None and radius_m is not None:
-        tables = mark_uncovered(tables, validation, coverage, radius_m)
-    for name, df in tables.items():
         shown[name] = for_people(df)
         (out / f"{name}.md").write_text(
             shown[name].to_markdown(disable_numparse=True, stralign="right") + "\n")
@@ -416,6 +416,8 @@ def fig_station_series(state, path):
         gm = np.nanmean(gnss[i])
         ax.plot(t, gnss[i] - gm, "k.", ms=3, label="GNSS (LOS)")
         for name, ser in state.station_series.items():
+            if not np.isfinite(ser[i]).any():  # a dataset not covering the station
+                continue
             d = ser[i] - np.nanmean(ser[i] - gnss[i]) - gm
             ax.plot(t, d, lw=1.4 if name == "synergic" else 0.9, label=name)
         ax.set_title(s)
@@ -427,6 +429,41 @@ def fig_station_series(state, path):
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7, ncol=2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def fig_station_series_aps(state, path, method="synergic"):
+    """A product's series at each station with and without the APS filter, against GNSS."""
+    stations = state.validation.get("stations", [])
+    unfiltered = state.station_series_unfiltered.get(method)
+    if not stations or unfiltered is None:
+        return False
+    n = len(stations)
+    ncol = 3
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 2.6 * nrow), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    t = state.epochs.astype("datetime64[D]")
+    gnss, filtered = state.gnss_series, state.station_series[method]
+    for i, s in enumerate(stations):
+        ax = axes.flat[i]
+        gm = np.nanmean(gnss[i])
+        ax.plot(t, gnss[i] - gm, "k.", ms=3, label="GNSS (LOS)")
+        for label, ser, style in (("without the APS filter", unfiltered[i], "0.6"),
+                                  ("with the APS filter", filtered[i], "C3")):
+            ax.plot(t, ser - np.nanmean(ser - gnss[i]) - gm, color=style, lw=1.0, label=label)
+        ax.set_title(s)
+        ax.set_ylabel("mm")
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax in axes.flat[:n]:
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"{method}: station series with and without the APS filter")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
@@ -527,10 +564,16 @@ def _scores(methods: dict, key: str) -> dict:
     return {m: v[key] for m, v in methods.items() if v.get(key) is not None}
 
 
+def _partial_labels(methods: dict, n: int) -> dict:
+    """The methods, those scored at fewer than ``n`` stations named ``"CSK (6 of 9 stations)"``."""
+    return {(f"{m} ({v['n_stations']} of {n} stations)" if v.get("not_covered") else m): v
+            for m, v in methods.items()}
+
+
 def reading(validation: dict) -> list[str]:
     """A few plain sentences on what the tables say (whichever method wins)."""
     lines = []
-    methods = validation.get("methods", {})
+    methods = _partial_labels(validation.get("methods", {}), len(validation.get("stations", [])))
     if methods:
         ts = _scores(methods, "timeseries_rmse_mm_mean")
         vr = _scores(methods, "velocity_rmse_mm_yr")
@@ -601,25 +644,50 @@ def error_model_lines(validation: dict) -> list[str]:
             what = name if kind == "datasets" else "fused products"
             lines.append(f"Network GNSS tie of {what} through {', '.join(t['stations'])}: "
                          f"uncertainty {t['sigma_mm_mean']:.2f} mm per epoch{down}.")
+    lines += reference_lines(validation.get("datum_reference"))
     if validation.get("not_covered"):
         lines.append("Not scored (no data within gnss.radius_m): "
                      + ", ".join(validation["not_covered"]) + ".")
     return lines
 
 
-def coverage_reading(coverage: pd.DataFrame | None, radius_m) -> list[str]:
-    """A sentence naming every dataset not scored at a station (beyond ``radius_m``)."""
-    if coverage is None or radius_m is None:
+def reference_lines(ref: dict | None) -> list[str]:
+    """What the datasets were referenced to without GNSS, and whether it moves."""
+    if not ref:
         return []
-    far = [f"{name} at {station} ({coverage.loc[station, name]:.0f} m)"
-           for name in coverage.columns for station in coverage.index
-           if not pd.isna(coverage.loc[station, name])
-           and coverage.loc[station, name] > radius_m]
+    if ref["mode"] == "primary":
+        line = f"Without GNSS the products keep {ref['primary']}'s own reference"
+    else:
+        a = ref["area"]
+        counts = ", ".join(f"{n} {d['n_points']}" for n, d in a["datasets"].items())
+        kind = {"stable_area": "stable area", "best_overlap": "block of best overlap",
+                "reference_point": "configured reference area"}.get(ref["mode"], ref["mode"])
+        line = (f"Without GNSS the datasets are referenced to the {kind} at lon {a['lon']}, lat {a['lat']} (radius {a['radius_m']:.0f} m; "
+                f"points: {counts})")
+    ties = "; ".join(f"{n} tied to {ref['primary']} over {t['n_cells']} cells of "
+                     f"{t['cell_m']:g} m, co-located differences {t['rms_before_mm']} → "
+                     f"{t['rms_after_mm']} mm RMS" for n, t in (ref.get("ties") or {}).items())
+    line += f"; {ties}." if ties else "."
+    motion = ref.get("motion")
+    if motion:
+        line += (f" {'MOVING: the' if motion['moving'] else 'The'} reference moves "
+                 f"{motion['velocity_mm_yr']:+.2f} mm/yr relative to "
+                 + ("the most stable block of the data" if ref["mode"] == "primary"
+                    else "the primary's own reference")
+                 + f" (limit {motion['limit_mm_yr']:.2f} mm/yr).")
+    return [line]
+
+
+def coverage_reading(validation: dict, radius_m) -> list[str]:
+    """A sentence naming every single dataset not scored at a station (beyond ``radius_m``)."""
+    far = [f"{name} at {station} ({m['stations'][station]['nearest_point_m']:.0f} m)"
+           for name, m in validation.get("methods", {}).items()
+           for station in m.get("not_covered", {})]
     if not far:
         return []
     return [f"Not covered, more than {radius_m:g} m from the dataset's nearest point: "
-            + ", ".join(far) + "; those station scores are left out of the dataset's columns "
-            "and summary rows in the tables below (validation.json keeps them)."]
+            + ", ".join(far) + "; not scored there, and the dataset's summary rows and the "
+            "improvement over it are taken over the stations it covers."]
 
 
 def write_report(state, out) -> Path:
@@ -635,6 +703,9 @@ def write_report(state, out) -> Path:
     if fig_station_series(state, figdir / "station_timeseries.png"):
         figures.append(("Time series at the validation stations",
                         figdir / "station_timeseries.png"))
+    if fig_station_series_aps(state, figdir / "station_timeseries_aps.png"):
+        figures.append(("Before/after the APS filter: the fused product at the stations",
+                        figdir / "station_timeseries_aps.png"))
     if fig_uncertainty(state, figdir / "uncertainty.png"):
         figures.append(("Uncertainty of the fused product", figdir / "uncertainty.png"))
     if fig_calibration(state.validation, figdir / "calibration.png"):
@@ -643,8 +714,7 @@ def write_report(state, out) -> Path:
     if fig_differences(state, figdir / "differences.png"):
         figures.append(("Differences between methods", figdir / "differences.png"))
     radius = state.cfg.gnss.radius_m if state.cfg.gnss is not None else None
-    coverage = station_coverage(state.validation, state.datasets, state.inputs.gnss)
-    tables = write_tables(state.validation, out, coverage=coverage, radius_m=radius)
+    tables = write_tables(state.validation, out)
     titles = {"velocity": "Velocity at GNSS stations, mm/yr (Table 4)",
               "cross_correlation": "Cross-correlation with GNSS, % (Table 5)",
               "timeseries_rmse": "Time-series RMSE w.r.t. GNSS, mm (Tables 6–7)",
@@ -656,6 +726,11 @@ def write_report(state, out) -> Path:
                              "against observed (held-out points and, where known, the truth)",
               "holdout_blocks": "Held-out spatial blocks of input points (mm)",
               "temporal": "Temporal resampling, held-out epochs (mm)",
+              "aps_before_after": "Before/after the APS filter: scores at the GNSS stations "
+                                  "with the filter and with the removed APS added back",
+              "error_split": "Error against the truth: the per-epoch common mode (datum, "
+                             "atmosphere at the reference) and the rest (field² = common "
+                             "mode² + rest²)",
               "station_coverage": "Distance from each station to each dataset's nearest "
                                   f"point, m (beyond {radius} m a dataset is not scored "
                                   "there: not covered)"}
@@ -664,7 +739,7 @@ def write_report(state, out) -> Path:
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 6px;"
              "text-align:right}img{max-width:100%}</style></head><body>",
              "<h1>insarfusion report</h1>"]
-    sentences = reading(state.validation) + coverage_reading(coverage, radius)
+    sentences = reading(state.validation) + coverage_reading(state.validation, radius)
     parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>")
     for name, df in tables.items():
         parts.append(f"<h2>{html.escape(titles.get(name, name))}</h2>")

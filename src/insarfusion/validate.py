@@ -63,7 +63,8 @@ from .metrics import (
 from .series import linear_rate
 
 
-def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations) -> dict:
+def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations,
+                    not_covered: dict | None = None) -> dict:
     """Per-station and summary metrics of one method.
 
     Parameters
@@ -72,14 +73,24 @@ def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations) -> d
         The method's and the GNSS LOS displacement on the common epochs (mm).
     epochs : array of dates
     stations : list of str
+    not_covered : dict, optional
+        ``{station: metres}``: stations the method does not cover (a single dataset farther
+        than ``gnss.radius_m`` from its nearest point there); they are not scored.
 
     Returns
     -------
     dict
         ``{"stations": {name: {velocity_mm_yr, timeseries_rmse_mm, cross_correlation}},
         "velocity_rmse_mm_yr", "timeseries_rmse_mm_mean", "cross_correlation_mean"}``
-        (velocity error against the GNSS velocity on the same epochs).
+        (velocity error against the GNSS velocity on the same epochs). A station not covered
+        reads ``{"not_covered": true, "nearest_point_m": metres}`` and is left out of the
+        summaries; with ``not_covered`` the result also has ``not_covered`` (that dictionary)
+        and ``n_stations`` (the stations scored).
     """
+    series = np.array(series, dtype=float)
+    not_covered = dict(not_covered or {})
+    for station in not_covered:
+        series[list(stations).index(station)] = np.nan
     v_method = linear_rate(epochs, series)
     v_gnss = linear_rate(epochs, gnss)
     ts = timeseries_rmse(series, gnss)
@@ -89,32 +100,87 @@ def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations) -> d
             "cross_correlation": rounded(cc[i])}
         for i, s in enumerate(stations)
     }
-    return {
+    for station, distance in not_covered.items():
+        per_station[station] = {"not_covered": True, "nearest_point_m": distance}
+    out = {
         "stations": per_station,
         "velocity_rmse_mm_yr": rounded(velocity_rmse(v_method, v_gnss)),
         "timeseries_rmse_mm_mean": rounded(np.nanmean(ts)) if np.isfinite(ts).any() else None,
         "cross_correlation_mean": rounded(np.nanmean(cc)) if np.isfinite(cc).any() else None,
     }
+    if not_covered:
+        out["not_covered"] = not_covered
+        out["n_stations"] = len(stations) - len(not_covered)
+    return out
 
 
-def improvements(methods: dict, reference="synergic") -> dict:
+def _summary_over(method: dict, stations: list, gnss: dict) -> dict:
+    """A method's velocity RMSE and mean time-series RMSE over some of its stations.
+
+    The velocity error of a station is its ``velocity_error_mm_yr`` where the method has one
+    (leave one station out), else its velocity minus the GNSS velocity in ``gnss``.
+    """
+    rows = [method["stations"][s] for s in stations]
+    errors = np.array([np.nan if r.get("velocity_mm_yr") is None else
+                       r["velocity_error_mm_yr"] if r.get("velocity_error_mm_yr") is not None
+                       else r["velocity_mm_yr"] - gnss[s]["velocity_mm_yr"]
+                       for s, r in zip(stations, rows, strict=True)], dtype=float)
+    ts = np.array([np.nan if r.get("timeseries_rmse_mm") is None else r["timeseries_rmse_mm"]
+                   for r in rows], dtype=float)
+    return {"velocity_rmse_mm_yr": rounded(rmse(errors)),
+            "timeseries_rmse_mm_mean": rounded(np.nanmean(ts)) if np.isfinite(ts).any()
+            else None}
+
+
+def covered_stations(methods: dict, name: str, reference="synergic") -> list | None:
+    """The stations where both ``name`` and ``reference`` are scored, if ``name`` misses some.
+
+    None when ``name`` covers every station (its ``not_covered`` is empty or absent).
+    """
+    m = methods[name]
+    if not m.get("not_covered"):
+        return None
+    return [s for s in m["stations"] if s not in m["not_covered"]
+            and s in methods[reference]["stations"]]
+
+
+def improvements(methods: dict, reference="synergic", gnss: dict | None = None) -> dict:
     """``{"synergic_vs_<m>": pct}`` on the velocity RMSE (paper §5.4).
 
-    As ``"..._timeseries"``, the same on the mean time-series RMSE.
+    As ``"..._timeseries"``, the same on the mean time-series RMSE. Against a method that
+    does not cover every station (:func:`covered_stations`), both summaries are taken over
+    the stations it covers only, recomputed from the per-station values with ``gnss``
+    (``{station: {"velocity_mm_yr": ...}}``).
     """
     out = {}
     if reference not in methods:
         return out
-    ref = methods[reference]
     for name, m in methods.items():
         if name == reference:
             continue
-        if m.get("velocity_rmse_mm_yr") and ref.get("velocity_rmse_mm_yr") is not None:
-            out[f"{reference}_vs_{name}"] = rounded(improvement_pct(m["velocity_rmse_mm_yr"],
-                                                               ref["velocity_rmse_mm_yr"]))
-        if m.get("timeseries_rmse_mm_mean") and ref.get("timeseries_rmse_mm_mean") is not None:
+        ref, other = methods[reference], m
+        covered = covered_stations(methods, name, reference)
+        if covered is not None and gnss is not None:
+            ref = _summary_over(methods[reference], covered, gnss)
+            other = _summary_over(m, covered, gnss)
+        if other.get("velocity_rmse_mm_yr") and ref.get("velocity_rmse_mm_yr") is not None:
+            out[f"{reference}_vs_{name}"] = rounded(improvement_pct(
+                other["velocity_rmse_mm_yr"], ref["velocity_rmse_mm_yr"]))
+        if other.get("timeseries_rmse_mm_mean") and ref.get("timeseries_rmse_mm_mean") is not None:
             out[f"{reference}_vs_{name}_timeseries"] = rounded(improvement_pct(
-                m["timeseries_rmse_mm_mean"], ref["timeseries_rmse_mm_mean"]))
+                other["timeseries_rmse_mm_mean"], ref["timeseries_rmse_mm_mean"]))
+    return out
+
+
+def improvement_stations(methods: dict, reference="synergic") -> dict:
+    """``{"synergic_vs_<m>": [stations]}`` for the methods scored on a subset of stations."""
+    if reference not in methods:
+        return {}
+    out = {}
+    for name in methods:
+        covered = None if name == reference else covered_stations(methods, name, reference)
+        if covered is not None:
+            out[f"{reference}_vs_{name}"] = covered
     return out
 
 
@@ -166,7 +232,9 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
         ``field_rmse_mm``: RMSE over every cell and epoch. ``field_pattern_rmse_mm``: the same
         after removing each epoch's mean error over the cells, i.e. the error of the spatial
         pattern alone; the difference is a common offset per epoch (datum tie, atmosphere at
-        the reference), which no spatial method can change. ``velocity_rmse_mm_yr``: against
+        the reference), which no spatial method can change; ``field_common_mode_rmse_mm`` is
+        that part, the RMS over the cells of each epoch's mean error, so that
+        ``field² = pattern² + common_mode²``. ``velocity_rmse_mm_yr``: against
         the true velocity map, when both velocities are given.
 
     ``aligned``, the result of :func:`truth_on_grid` for this product's coordinates, saves
@@ -195,6 +263,8 @@ def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
             offsets = np.where(epoch_count > 0, epoch_sum ** 2 / epoch_count, 0.0)
         out["field_pattern_rmse_mm"] = rounded(np.sqrt(max(squares - offsets.sum(), 0.0)
                                                        / count))
+        out["field_common_mode_rmse_mm"] = rounded(np.sqrt(min(offsets.sum(), squares)
+                                                           / count))
     if truth_velocity is not None and velocity is not None:
         out["velocity_rmse_mm_yr"] = rounded(rmse(np.asarray(velocity) - tv))
     return out
@@ -290,7 +360,10 @@ class StationValidation:
     Attributes
     ----------
     series : dict
-        After :meth:`score`: ``{method: (station, epoch)}`` series at the scored stations, mm.
+        After :meth:`score`: ``{method: (station, epoch)}`` series at the scored stations, mm
+        (NaN at a station a single dataset does not cover).
+    series_unfiltered : dict
+        After :meth:`aps_before_after`: the same with the removed APS added back, mm.
     gnss_series : ndarray, shape (station, epoch)
         The GNSS LOS series at the scored stations, mm.
     """
@@ -301,6 +374,7 @@ class StationValidation:
         self.names = [str(s) for s in gnss["station"].values]
         self.x, self.y = gnss["x"].values, gnss["y"].values
         self.series, self.gnss_series = {}, None
+        self.series_unfiltered, self.uncovered, self.stations = {}, {}, []
 
     def _series_at_stations(self, datasets, products) -> dict:
         """Every method's series at every station, (station, epoch), mm.
@@ -334,20 +408,106 @@ class StationValidation:
         series_all = self._series_at_stations(datasets, products)
         rows = [self.names.index(s) for s in stations]
         self.gnss_series = gnss_all[rows]
+        distance = self._nearest_point(datasets)
+        uncovered = {name: self._uncovered(d, stations) for name, d in distance.items()}
+        self.uncovered, self.stations = uncovered, list(stations)
+        gnss_velocity = {s: {"velocity_mm_yr": rounded(linear_rate(self.epochs,
+                                                                   self.gnss_series[i]))}
+                         for i, s in enumerate(stations)}
         methods = {}
         for name, series in series_all.items():
-            self.series[name] = series[rows]
             methods[name] = station_metrics(series[rows], self.gnss_series, self.epochs,
-                                            stations)
+                                            stations, uncovered.get(name))
+            self.series[name] = series[rows].copy()
+            for station in uncovered.get(name, {}):  # not drawn either
+                self.series[name][stations.index(station)] = np.nan
         near = {name: self._near_station_series(datasets, products, name)
                 for name in series_all}
         return {"stations": list(stations), "not_covered": far,
-                "gnss": {s: {"velocity_mm_yr": rounded(linear_rate(self.epochs,
-                                                                   self.gnss_series[i]))}
-                         for i, s in enumerate(stations)},
+                "nearest_point_m": {name: {s: rounded(d[self.names.index(s)], 1)
+                                           for s in stations}
+                                    for name, d in distance.items()},
+                "gnss": gnss_velocity,
                 "methods": methods,
-                "improvement_pct": improvements(methods),
-                "leave_one_station_out": self._leave_one_out(series_all, near, gnss_all)}
+                "improvement_pct": improvements(methods, gnss=gnss_velocity),
+                "improvement_stations": improvement_stations(methods),
+                "leave_one_station_out": self._leave_one_out(series_all, near, gnss_all,
+                                                             distance)}
+
+    def aps_before_after(self, aps: dict) -> dict:
+        """Every method's station scores with the removed APS added back (the unfiltered run).
+
+        Call after :meth:`score`. The APS each dataset lost (:mod:`insarfusion.atmosphere`)
+        is taken to the stations by the same inverse-distance interpolation as the dataset
+        itself (every dataset's APS points together for the fused products) and added to the
+        method's series there; the sum is the series without the filter, scored like the
+        others. It is kept in :attr:`series_unfiltered`.
+
+        Parameters
+        ----------
+        aps : dict
+            ``{dataset: removed APS (point, time), mm, with x, y}``; empty without filtering.
+
+        Returns
+        -------
+        dict
+            ``{"stations", "methods": {method: {"filtered": {...}, "unfiltered": {...},
+            "aps_rms_mm"}}}``: velocity RMSE (mm/yr) and mean time-series RMSE (mm) at the
+            scored stations with and without the filter, and the RMS of the APS added back
+            (mm); empty when no APS was removed.
+        """
+        from .spatial import make_interpolator
+
+        if not aps or not self.stations or not self.series:
+            return {}
+        rows = [self.names.index(s) for s in self.stations]
+        at = {}
+        for name, a in aps.items():
+            idw = make_interpolator("idw", self.idw_params, seed=self.seed)
+            idw.fit((a["x"].values, a["y"].values), a.transpose("point", "time").values)
+            at[name] = idw.predict((self.x[rows], self.y[rows]))
+        idw = make_interpolator("idw", self.idw_params, seed=self.seed)
+        idw.fit((np.concatenate([a["x"].values for a in aps.values()]),
+                 np.concatenate([a["y"].values for a in aps.values()])),
+                np.concatenate([a.transpose("point", "time").values for a in aps.values()]))
+        fused = idw.predict((self.x[rows], self.y[rows]))
+        methods = {}
+        for name, series in self.series.items():
+            added = at.get(name, fused)
+            self.series_unfiltered[name] = series + added
+            scores = {}
+            for label, values in (("filtered", series), ("unfiltered", series + added)):
+                m = station_metrics(values, self.gnss_series, self.epochs, self.stations,
+                                    self.uncovered.get(name))
+                scores[label] = {k: m[k] for k in ("velocity_rmse_mm_yr",
+                                                   "timeseries_rmse_mm_mean")}
+            scores["aps_rms_mm"] = rounded(rmse(np.where(np.isfinite(series), added, np.nan)))
+            methods[name] = scores
+        return {"stations": list(self.stations), "methods": methods}
+
+    def _nearest_point(self, datasets) -> dict:
+        """``{dataset: distance (m) from each station to the dataset's nearest point}``."""
+        from scipy.spatial import cKDTree
+
+        places = np.column_stack([self.x, self.y]).astype(float)
+        ok = np.isfinite(places).all(axis=1)
+        out = {}
+        for name, ds in datasets.items():
+            distance = np.full(len(self.names), np.inf)
+            if ds.sizes["point"] and ok.any():
+                tree = cKDTree(np.column_stack([ds["x"].values, ds["y"].values]))
+                distance[ok] = tree.query(places[ok])[0]
+            out[name] = distance
+        return out
+
+    def _uncovered(self, distance: np.ndarray, stations) -> dict:
+        """``{station: metres}`` of the stations beyond ``gnss.radius_m`` of the points."""
+        out = {}
+        for s in stations:
+            d = float(distance[self.names.index(s)])
+            if d > self.config.radius_m:
+                out[s] = rounded(d, 1)
+        return out
 
     def _not_covered(self, datasets) -> dict:
         """Stations farther than the datum radius from every input point: ``{name: metres}``.
@@ -383,20 +543,33 @@ class StationValidation:
                          int((far > radius).sum()), float(np.nanmax(far)))
         return means
 
-    def _leave_one_out(self, series_all, near, gnss_all) -> dict:
+    def _leave_one_out(self, series_all, near, gnss_all, distance) -> dict:
         """Every method at each station with its datum tied through the other stations.
 
-        The fused products are not refitted.
+        The fused products are not refitted. A single dataset neither ties nor is scored at
+        a station beyond ``gnss.radius_m`` of its nearest point (``not_covered``).
         """
         model = self.config.offset_model
-        methods = {name: leave_one_station_out(series, near[name], gnss_all, self.x, self.y,
-                                               self.epochs, self.names, model=model)
-                   for name, series in series_all.items()}
         scored = [s for i, s in enumerate(self.names) if np.isfinite(gnss_all[i]).sum() >= 2]
+        gnss = {s: {"velocity_mm_yr": rounded(linear_rate(
+            self.epochs, gnss_all[self.names.index(s)]))} for s in scored}
+        methods = {}
+        for name, series in series_all.items():
+            far = self._uncovered(distance[name], scored) if name in distance else {}
+            rows = [self.names.index(s) for s in far]
+            series, means = np.array(series, dtype=float), np.array(near[name], dtype=float)
+            series[rows], means[rows] = np.nan, np.nan
+            methods[name] = leave_one_station_out(series, means, gnss_all, self.x, self.y,
+                                                  self.epochs, self.names, model=model)
+            for station, metres in far.items():
+                methods[name]["stations"][station] = {"not_covered": True,
+                                                      "nearest_point_m": metres}
+            if far:
+                methods[name]["not_covered"] = far
         out = {"stations": scored, "model": model, "radius_m": float(self.config.radius_m),
-               "gnss": {s: {"velocity_mm_yr": rounded(linear_rate(
-                   self.epochs, gnss_all[self.names.index(s)]))} for s in scored},
-               "methods": methods, "improvement_pct": improvements(methods)}
+               "gnss": gnss, "methods": methods,
+               "improvement_pct": improvements(methods, gnss=gnss),
+               "improvement_stations": improvement_stations(methods)}
         summary = ", ".join(f"{m} {r['velocity_rmse_mm_yr']} mm/yr / "
                             f"{r['timeseries_rmse_mm_mean']} mm" for m, r in methods.items())
         logger.info("leave-one-station-out at %d stations (offset model %s), velocity RMSE / "
@@ -405,7 +578,7 @@ class StationValidation:
 
 
 def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=None,
-                   seed=0, keep_residuals=False):
+                   seed=0, epochs=None, keep_residuals=False):
     """Each method's RMSE (mm) on input points it never saw, held out in spatial blocks.
 
     Every method, the CNN included, goes through
@@ -432,6 +605,9 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         Side of the blocks, metres; default an eighth of the larger side of the extent.
     seed : int
         Seed of the split and of the estimators.
+    epochs : array of dates, optional
+        The dates of ``data``'s columns; with them each held-out point's predicted velocity is
+        compared with its own (least-squares rates, mm/yr).
     keep_residuals : bool
         Also return every method's held-out residuals and own std
         (:class:`~insarfusion.model_selection.HeldOutResiduals`), which calibrate the std of
@@ -441,8 +617,10 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
     -------
     dict
         ``{method: {"rmse_mm", "coverage", "block_m", "folds"}}`` over every held-out point and
-        epoch (beyond the paper: what a user gets away from data). With ``keep_residuals``,
-        the pair ``(scores, {method: HeldOutResiduals})``, methods named as in the scores.
+        epoch (beyond the paper: what a user gets away from data); with ``epochs`` also
+        ``velocity_rmse_mm_yr``, the RMSE over the held-out points of the predicted minus the
+        observed velocity. With ``keep_residuals``, the pair
+        ``(scores, {method: HeldOutResiduals})``, methods named as in the scores.
     """
     from .model_selection import BlockKFold, cross_val_score
     from .spatial import make_interpolator
@@ -453,17 +631,31 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
     out, residuals = {}, {}
     for method in methods:
         estimator = make_interpolator(method, params.get(method), seed=seed)
+        errors: list = []
+        scoring = None if epochs is None else _velocity_scoring(epochs, errors)
         result = cross_val_score(estimator, (x, y), data, BlockKFold(block, folds, seed),
-                                 groups=groups, progress=None, keep_residuals=keep_residuals)
+                                 scoring=scoring, groups=groups, progress=None,
+                                 keep_residuals=keep_residuals)
         name = "synergic" if method == main else method
         if result.residuals is not None:
             residuals[name] = result.residuals
         out[name] = {"rmse_mm": rounded(result.rmse), "coverage": rounded(result.coverage),
                      "block_m": rounded(block, 1), "folds": folds}
+        if errors:
+            out[name]["velocity_rmse_mm_yr"] = rounded(rmse(np.concatenate(errors)))
         logger.info("held-out blocks (%.0f m, %d folds): %s RMSE %.2f mm, %.0f %% of the "
                     "held-out values predicted", block, folds, name, result.rmse,
                     100 * result.coverage)
     return (out, residuals) if keep_residuals else out
+
+
+def _velocity_scoring(epochs, errors: list):
+    """A fold scorer that keeps each held-out point's velocity error (mm/yr) in ``errors``."""
+    def score(observed, predicted):
+        error = linear_rate(epochs, predicted) - linear_rate(epochs, observed)
+        errors.append(error)
+        return rmse(error)
+    return score
 
 
 def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,

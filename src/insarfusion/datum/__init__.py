@@ -38,14 +38,19 @@ the primary geometry on the common epochs, for validation.
 
 Without GNSS
 ------------
-The datasets are tied together at a common reference area instead
-(:func:`common_reference_area`, :func:`reference_to_area`).
+The datasets are put in one common datum instead (:func:`reference_without_gnss`,
+:mod:`.no_gnss`): by default the primary dataset keeps its own reference and every other
+dataset is tied to it over their whole overlap (:func:`tie_to_primary`); or all are referred
+to a stable area (:func:`stable_area`) or to the block of best overlap
+(:func:`common_reference_area`, :func:`reference_to_area`). A moving reference is warned
+(:func:`reference_motion`).
 
 Modules, each depending only on those before it: :mod:`.gnss` (stations on the LOS),
 :mod:`.offsets` (offset models), :mod:`.areas` (series near stations), :mod:`.tie` (the tie at
 one station), :mod:`.plane` (several stations), :mod:`.reference` (datasets and the fused cube
 in the datum), :mod:`.network` (all reference stations at once, weighted and robust, with
-the tie's own uncertainty; ``gnss.tie: network``) and :mod:`.area_tie` (no GNSS).
+the tie's own uncertainty; ``gnss.tie: network``), :mod:`.area_tie` (a common area) and
+:mod:`.no_gnss` (the choice without GNSS).
 """
 
 from .area_tie import OVERLAP_BLOCK_M, common_reference_area, reference_to_area
@@ -64,17 +69,27 @@ from .network import (
     network_reference_grid,
     network_tie_all,
 )
+from .no_gnss import (
+    NO_GNSS_REFERENCES,
+    area_statistics,
+    overlap_offset,
+    reference_motion,
+    reference_without_gnss,
+    stable_area,
+    tie_to_primary,
+)
 from .offsets import LOWPASS_WINDOW_EPOCHS, OFFSET_MODELS, fit_offset_model
 from .plane import evaluate_plane, offset_plane, plane_coefficients
 from .reference import reference_dataset, reference_grid
 from .tie import apply_offset, station_offset
 
 __all__ = [
-    "LOWPASS_WINDOW_EPOCHS", "OFFSET_MODELS", "OVERLAP_BLOCK_M", "apply_offset", "area_means",
+    "LOWPASS_WINDOW_EPOCHS", "NO_GNSS_REFERENCES", "OFFSET_MODELS", "OVERLAP_BLOCK_M", "apply_offset", "area_means", "area_statistics",
     "common_reference_area", "cube_area_means", "evaluate_plane", "fit_offset_model",
     "gnss_los", "gnss_on_epochs", "network_coefficients", "network_offset",
     "network_reference_dataset", "network_reference_grid", "network_tie_all",
-    "offset_plane", "plane_coefficients", "reference_dataset",
-    "reference_grid", "reference_to_area", "station_geometry", "station_offset",
-    "stations_los_on_epochs", "validation_stations",
+    "offset_plane", "overlap_offset", "plane_coefficients", "reference_dataset",
+    "reference_grid", "reference_motion", "reference_to_area", "reference_without_gnss",
+    "stable_area", "station_geometry", "station_offset", "stations_los_on_epochs",
+    "tie_to_primary", "validation_stations",
 ]
