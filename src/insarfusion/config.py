@@ -247,8 +247,8 @@ class LSTMConfig(_Strict):
     max_train_series: int = Field(2000, ge=1,
         description="series the network is trained on at most")
     bidirectional: bool = Field(True, description="bidirectional layers (the paper's are not)")
-    n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: the "
-                                  "cores available to the run, at most 4")
+    n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 (the "
+                                  "LSTM's small steps gain nothing from more)")
     device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP)
 
 
@@ -274,7 +274,8 @@ class CNNConfig(_Strict):
     filters: int = Field(64, ge=1, description="filters per layer")
     kernel_size: int = Field(5, ge=1, description="kernel side, cells (odd)")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout after each layer")
-    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate")
+    learning_rate: float = Field(3e-3, gt=0, description="Adam learning rate (the paper gives "
+                                 "none for the CNN)")
     batch_size: int = Field(32, ge=1, description="patches per training batch")
     epochs: int = Field(100, ge=1, description="training epochs at most")
     patience: int = Field(10, ge=1, description="epochs without improvement before stopping")

@@ -34,7 +34,9 @@ class CNNFusion(SpatialInterpolator):
     dropout : float
         Dropout rate after every convolution; also used for MC-dropout at inference.
     learning_rate : float
-        Adam learning rate.
+        Adam learning rate (the paper gives none for the CNN). 3e-3 trains in fewer epochs
+        than 1e-3, with a lower error against the truth on the simulated demo case
+        (``benchmarks/README.md``).
     batch_size : int
         Patches per optimisation step (Table 3: 32).
     epochs : int
@@ -114,7 +116,7 @@ class CNNFusion(SpatialInterpolator):
     parallel_predict = False
 
     def __init__(self, cell_size_m=DEFAULT_CELL_SIZE, conv_layers=3, filters=64, kernel_size=5,
-                 dropout=0.1, learning_rate=1e-3, batch_size=32, epochs=100, patience=10,
+                 dropout=0.1, learning_rate=3e-3, batch_size=32, epochs=100, patience=10,
                  patch_size=64, tile_size=256, n_patches=320, hide_blocks=12, visible_weight=0.0,
                  blind_spot=True, temporal_context=True, mc_samples=8, max_train_seconds=None,
                  seed=0, device="auto", precision="auto", pad=2, progress=None, n_threads=None):

@@ -24,6 +24,12 @@ from ..torchutil import (
 from .interpolators import _check_values, _days
 from .lstm_network import LSTM_FEATURES, build_network, hide_random, lstm_features, query_features
 
+#: Torch threads of the LSTM by default. Its steps multiply matrices of 50 units, too small
+#: to share among threads: on two cores one thread trains as fast as two spinning ones and
+#: four times faster than two sleeping ones (OpenMP threads sleep while they wait, see
+#: :func:`insarfusion.torchutil.import_torch`), and it leaves the other cores free.
+LSTM_THREADS = 1
+
 
 class LSTMResampler(TemporalResampler):
     """LSTM temporal resampler of Khalili et al. (2024), trained self-supervised.
@@ -91,7 +97,8 @@ class LSTMResampler(TemporalResampler):
     device : {"auto", "cpu", "cuda"} or str
         Torch device; ``"auto"``: CUDA when available, else the CPU.
     n_threads : int, optional
-        CPU threads for torch during ``fit``/``predict`` (restored afterwards).
+        CPU threads for torch during ``fit``/``predict`` (restored afterwards); default
+        :data:`LSTM_THREADS`.
     progress : bool, optional
         Progress: a tqdm bar (True), none (False), or None: a bar when stderr is a terminal,
         else a log line with the share done and the ETA every few seconds.
@@ -253,7 +260,7 @@ class LSTMResampler(TemporalResampler):
         valid = np.isfinite(self.values_)
         device = resolve_device(self.device)
         fixed_rng = np.random.default_rng([self.seed, 1])
-        with seeded(self.seed, device), threads(self.n_threads):
+        with seeded(self.seed, device), threads(self.n_threads or LSTM_THREADS):
             network, self.history_ = self._train(train, val, valid, rng, fixed_rng, device)
             self.network_ = network.cpu()
         self.best_epoch_ = self.history_["best_epoch"]
@@ -276,7 +283,7 @@ class LSTMResampler(TemporalResampler):
         query_time = query[2][:, 2].cpu().numpy().astype(float)
         batch = self.predict_batch_size or (8192 if device.type == "cuda" else 1024)
         starts = range(0, values.shape[0], batch)
-        with threads(self.n_threads), torch.inference_mode():
+        with threads(self.n_threads or LSTM_THREADS), torch.inference_mode():
             for start in progress_bar(starts, "LSTM prediction", total=len(starts),
                                       unit="batch", progress=progress):
                 block = values[start:start + batch]
