@@ -356,7 +356,7 @@ def _check_case_folder(out: Path, force: bool) -> None:
 #: epochs, so that the demo runs in about three minutes on two CPU cores. ``insarfusion run``
 #: uses the configuration as written (the paper's Table 2 and 3 settings by default).
 DEMO_TRAINING = {"temporal.lstm.epochs": 15, "temporal.lstm.max_train_series": 500,
-                 "spatial.cnn.epochs": 3, "spatial.cnn.mc_samples": 4}
+                 "spatial.cnn.epochs": 3}
 
 
 @app.command()
