@@ -50,6 +50,9 @@ def test_maoxian_fusion_scored_on_held_out_blocks(real_data, tmp_path):
     from insarfusion.pipeline import run
 
     cfg = _config("maoxian", real_data, tmp_path)
+    # the example fuses with the LSTM and the CNN (a minute); here the classic path, fast
+    cfg.temporal.method = "linear"
+    cfg.spatial.method = "kriging"
     cfg.spatial.baselines = ["nearest"]
     cfg.validation.holdout_methods = ["kriging", "idw", "nearest"]
     cfg.validation.holdout_folds = 3
