@@ -404,34 +404,44 @@ def fig_station_series(state, path):
     stations = state.validation.get("stations", [])
     if not stations:
         return False
-    n = len(stations)
-    ncol = 3
-    nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 2.8 * nrow), sharex=True,
-                             constrained_layout=True, squeeze=False)
     t = state.epochs.astype("datetime64[D]")
     gnss = state.gnss_series
-    for i, s in enumerate(stations):
-        ax = axes.flat[i]
+    fig, axes = _station_axes(stations, t, gnss, row_height=2.8)
+    for i, ax in enumerate(axes.flat[:len(stations)]):
         gm = np.nanmean(gnss[i])
-        ax.plot(t, gnss[i] - gm, "k.", ms=3, label="GNSS (LOS)")
         for name, ser in state.station_series.items():
             if not np.isfinite(ser[i]).any():  # a dataset not covering the station
                 continue
             d = ser[i] - np.nanmean(ser[i] - gnss[i]) - gm
             ax.plot(t, d, lw=1.4 if name == "synergic" else 0.9, label=name)
-        ax.set_title(s)
-        ax.set_ylabel("mm")
-    for ax in axes.flat[n:]:
-        ax.axis("off")
-    for ax in axes.flat[:n]:
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7, ncol=2)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+def _station_axes(stations, t, gnss, row_height):
+    """A figure of one panel per station, three a row, each with the GNSS series (mm).
+
+    The GNSS series (``gnss``, station × epoch, LOS) is drawn less its mean; a method's series
+    drawn on a panel is aligned to it by its mean difference.
+    """
+    n = len(stations)
+    ncol = 3
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, row_height * nrow), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    for i, s in enumerate(stations):
+        ax = axes.flat[i]
+        ax.plot(t, gnss[i] - np.nanmean(gnss[i]), "k.", ms=3, label="GNSS (LOS)")
+        ax.set_title(s)
+        ax.set_ylabel("mm")
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes
 
 
 def fig_station_series_aps(state, path, method="synergic"):
@@ -440,28 +450,14 @@ def fig_station_series_aps(state, path, method="synergic"):
     unfiltered = state.station_series_unfiltered.get(method)
     if not stations or unfiltered is None:
         return False
-    n = len(stations)
-    ncol = 3
-    nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 2.6 * nrow), sharex=True,
-                             constrained_layout=True, squeeze=False)
     t = state.epochs.astype("datetime64[D]")
     gnss, filtered = state.gnss_series, state.station_series[method]
-    for i, s in enumerate(stations):
-        ax = axes.flat[i]
+    fig, axes = _station_axes(stations, t, gnss, row_height=2.6)
+    for i, ax in enumerate(axes.flat[:len(stations)]):
         gm = np.nanmean(gnss[i])
-        ax.plot(t, gnss[i] - gm, "k.", ms=3, label="GNSS (LOS)")
         for label, ser, style in (("without the APS filter", unfiltered[i], "0.6"),
                                   ("with the APS filter", filtered[i], "C3")):
             ax.plot(t, ser - np.nanmean(ser - gnss[i]) - gm, color=style, lw=1.0, label=label)
-        ax.set_title(s)
-        ax.set_ylabel("mm")
-    for ax in axes.flat[n:]:
-        ax.axis("off")
-    for ax in axes.flat[:n]:
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"{method}: station series with and without the APS filter")
     fig.savefig(path, dpi=100)
