@@ -211,3 +211,20 @@ def test_patches_are_drawn_where_data_exist_and_an_epoch_scales_with_them():
     starts = np.array([[0, 0, 0]] * 4)
     assert patches_per_epoch(masks, starts, usable, 8, 5, 20) == 20  # the ceiling
     assert patches_per_epoch(masks, starts, usable, 8, 5, 1000) == int(np.ceil(3216 / 128))
+
+
+def test_cpu_dropout_rate_scale_and_layout():
+    """The CPU dropout drops the share asked for, keeps the mean and the channels-last layout."""
+    from insarfusion.cnn.network import dropout_cpu
+
+    torch.manual_seed(0)
+    x = torch.ones(4, 8, 16, 16).contiguous(memory_format=torch.channels_last)
+    y = dropout_cpu(torch, x, 0.1)
+    dropped = float((y == 0).float().mean())
+    assert abs(dropped - 0.1) < 0.01
+    assert abs(float(y.mean()) - 1.0) < 0.02
+    values = torch.unique(y).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.9)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    assert torch.equal(dropout_cpu(torch, x, 0.1), y)            # from torch's seeded generator
