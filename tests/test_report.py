@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from insarfusion.report import (
+from insarfusion.report.tables import (
     loso_tables,
     station_tables,
     temporal_table,
@@ -58,7 +58,7 @@ def test_write_tables(tmp_path):
 
 
 def test_headers_for_people_and_counts_as_integers(tmp_path):
-    from insarfusion.report import for_people, human_header
+    from insarfusion.report.tables import for_people, human_header
 
     assert human_header("velocity_rmse_mm_yr") == "velocity RMSE (mm/yr)"
     assert human_header("n_stations") == "number of stations"
@@ -80,7 +80,8 @@ def test_headers_for_people_and_counts_as_integers(tmp_path):
 
 
 def test_a_dataset_not_covered_at_a_station_reads_so_with_its_distance(tmp_path):
-    from insarfusion.report import NOT_COVERED, coverage_reading
+    from insarfusion.report import coverage_reading
+    from insarfusion.report.tables import NOT_COVERED
 
     v = _validation()
     s1a = v["methods"]["S1A"] = {
@@ -113,7 +114,7 @@ def test_the_reading_names_a_dataset_scored_at_fewer_stations():
 
 
 def test_before_after_the_filter_and_the_error_split_tables(tmp_path):
-    from insarfusion.report import aps_table, error_split_table
+    from insarfusion.report.tables import aps_table, error_split_table
 
     v = _validation()
     v["aps_before_after"] = {"stations": ["A", "B"], "methods": {"synergic": {
@@ -150,7 +151,8 @@ def test_the_reading_says_what_the_data_were_referenced_to_without_gnss():
 
 
 def test_calibration_table_and_curve(tmp_path):
-    from insarfusion.report import calibration_table, fig_calibration
+    from insarfusion.report.figures import fig_calibration
+    from insarfusion.report.tables import calibration_table
 
     v = _validation()
     held = {"within_1std_raw": 0.1, "within_2std_raw": 0.2, "within_1std": 0.7,
