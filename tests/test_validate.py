@@ -126,7 +126,7 @@ def test_collinear_tie_stations_are_noted_not_fatal():
 def test_truth_scores_split_common_offset_from_pattern():
     import xarray as xr
 
-    from insarfusion.validate import truth_scores
+    from insarfusion.truth_scoring import truth_scores
 
     rng = np.random.default_rng(3)
     coords = {"time": EPOCHS[:5].astype("datetime64[ns]"), "y": np.arange(6.0)[::-1],

@@ -21,7 +21,17 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import atmosphere, calibration, datum, guards, parallel, spatial, temporal, validate
+from . import (
+    atmosphere,
+    calibration,
+    datum,
+    guards,
+    parallel,
+    spatial,
+    temporal,
+    truth_scoring,
+    validate,
+)
 from .config import Config
 from .errors import StageError
 from .grid import make_grid
@@ -350,7 +360,7 @@ def run_validate(state: RunState) -> None:
     v["temporal"] = dict(state.temporal_scores)
     v["temporal_method"] = state.temporal_method
     if state.truth is not None:
-        v["truth"] = validate.truth_section(state.products, state.truth, state.velocity,
+        v["truth"] = truth_scoring.truth_section(state.products, state.truth, state.velocity,
                                             store=parallel.scratch_file("truth.nc"),
                                             calibrated=state.calibrated)
     v["timings_s"] = state.timings

@@ -1,4 +1,4 @@
-"""Stage 8: validation at GNSS stations, against held-out points and against a known truth.
+"""Validation at GNSS stations and against held-out points (the truth: :mod:`.truth_scoring`).
 
 Every method is scored through the same functions: a method is a set of displacement series
 at the stations, on the common epochs, in the primary LOS and the GNSS datum (mm), relative to
@@ -47,7 +47,6 @@ before fusion, made at ``gnss.reference``.
 from __future__ import annotations
 
 import numpy as np
-import xarray as xr
 
 from . import datum
 from .errors import StageError
@@ -181,92 +180,6 @@ def improvement_stations(methods: dict, reference="synergic") -> dict:
         covered = None if name == reference else covered_stations(methods, name, reference)
         if covered is not None:
             out[f"{reference}_vs_{name}"] = covered
-    return out
-
-
-def truth_on_grid(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None, store=None):
-    """The truth at a product's epochs (nearest) and cell centres (bilinear).
-
-    The truth is read and interpolated one block of the product's rows at a time
-    (:func:`insarfusion.cubes.regrid`), so a truth opened lazily from disk is never loaded
-    whole.
-
-    Parameters
-    ----------
-    cube : xarray.DataArray
-        A product (its coordinates are used).
-    truth : xarray.DataArray
-        The true displacement ``(time, y, x)``, mm.
-    truth_velocity : xarray.DataArray, optional
-        The true velocity ``(y, x)``, mm/yr.
-    store : path-like, optional
-        Write the truth on the grid to this file block by block and return it read back
-        lazily (:mod:`insarfusion.cubes`).
-
-    Returns
-    -------
-    displacement : xarray.DataArray, dims (time, y, x)
-        mm, on the product's epochs and cells.
-    velocity : ndarray, shape (y, x), or None
-        mm/yr; None without ``truth_velocity``.
-    """
-    from . import cubes
-
-    displacement = cubes.regrid(truth, cube["time"].values, cube["y"].values,
-                                cube["x"].values, store=store)
-    tv = (None if truth_velocity is None else
-          truth_velocity.interp(x=cube["x"], y=cube["y"]).transpose("y", "x").values)
-    return displacement, tv
-
-
-def truth_scores(cube: xr.DataArray, truth: xr.DataArray, truth_velocity=None,
-                 velocity=None, aligned=None) -> dict:
-    """Error of a product against the truth on the cells and epochs both have (mm, mm/yr).
-
-    The truth is interpolated (bilinearly) to the product's cell centres, so products on any
-    grid can be scored. The errors are summed one block of rows at a time.
-
-    Returns
-    -------
-    dict
-        ``field_rmse_mm``: RMSE over every cell and epoch. ``field_pattern_rmse_mm``: the same
-        after removing each epoch's mean error over the cells, i.e. the error of the spatial
-        pattern alone; the difference is a common offset per epoch (datum tie, atmosphere at
-        the reference), which no spatial method can change; ``field_common_mode_rmse_mm`` is
-        that part, the RMS over the cells of each epoch's mean error, so that
-        ``field² = pattern² + common_mode²``. ``velocity_rmse_mm_yr``: against
-        the true velocity map, when both velocities are given.
-
-    ``aligned``, the result of :func:`truth_on_grid` for this product's coordinates, saves
-    putting the truth on the grid again when several products share one grid.
-    """
-    from . import cubes
-
-    cube = cube.transpose("time", "y", "x")
-    t, tv = truth_on_grid(cube, truth, truth_velocity) if aligned is None else aligned
-    t = t.transpose("time", "y", "x")
-    squares, count = 0.0, 0
-    epoch_sum = np.zeros(cube.sizes["time"])
-    epoch_count = np.zeros(cube.sizes["time"])
-    for rows, values in cubes.blocks(cube):
-        error = values.astype(float) - np.asarray(t.isel(y=rows).values, dtype=float)
-        finite = np.isfinite(error)
-        error = np.where(finite, error, 0.0)
-        squares += float((error ** 2).sum())
-        count += int(finite.sum())
-        epoch_sum += error.sum(axis=(1, 2))
-        epoch_count += finite.sum(axis=(1, 2))
-    out = {"field_rmse_mm": rounded(np.sqrt(squares / count)) if count else None}
-    if count:
-        # sum over epochs of sum (e - m_t)^2 = sum e^2 - n_t m_t^2, m_t the epoch's mean error
-        with np.errstate(invalid="ignore", divide="ignore"):
-            offsets = np.where(epoch_count > 0, epoch_sum ** 2 / epoch_count, 0.0)
-        out["field_pattern_rmse_mm"] = rounded(np.sqrt(max(squares - offsets.sum(), 0.0)
-                                                       / count))
-        out["field_common_mode_rmse_mm"] = rounded(np.sqrt(min(offsets.sum(), squares)
-                                                           / count))
-    if truth_velocity is not None and velocity is not None:
-        out["velocity_rmse_mm_yr"] = rounded(rmse(np.asarray(velocity) - tv))
     return out
 
 
@@ -656,49 +569,3 @@ def _velocity_scoring(epochs, errors: list):
         errors.append(error)
         return rmse(error)
     return score
-
-
-def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,
-                  calibrated=None) -> dict:
-    """Each product's error against the truth of a simulated case.
-
-    Parameters
-    ----------
-    products : dict
-        ``{method: cube (time, y, x)}``, all on the run's grid and epochs.
-    truth : xarray.Dataset
-        ``displacement`` (time, y, x), mm, and optionally ``velocity`` (y, x), mm/yr.
-    velocity : callable
-        ``velocity(method)`` → the product's velocity map (y, x), mm/yr.
-    store : path-like, optional
-        Where the truth put on the grid is kept while scoring.
-    calibrated : dict, optional
-        ``{method: insarfusion.calibration.Calibrated}``: the products' std, calibrated and
-        raw; adds the share of cells within 1σ and 2σ of the truth
-        (:func:`insarfusion.calibration.truth_coverage`, displacement and velocity; ``raw_``
-        for the raw std).
-
-    Returns
-    -------
-    dict
-        ``{method: truth_scores(...)}``, with the coverage of the methods with a std.
-    """
-    if not products:
-        return {}
-    # every product is on the run's grid and epochs: the truth is put on them once
-    aligned = truth_on_grid(next(iter(products.values())), truth["displacement"],
-                            truth.get("velocity"), store=store)
-    out = {name: truth_scores(cube, truth["displacement"], truth.get("velocity"),
-                              velocity(name).values, aligned=aligned)
-           for name, cube in products.items()}
-    for name, cal in (calibrated or {}).items():
-        if name not in products:
-            continue
-        from .calibration import truth_coverage
-
-        v_err = None if aligned[1] is None else velocity(name).values - aligned[1]
-        for prefix, std, v_std in (("", cal.std, cal.velocity_std),
-                                   ("raw_", cal.std_raw, cal.velocity_std_raw)):
-            out[name].update(truth_coverage(products[name], std, aligned[0], v_err,
-                                            np.asarray(v_std), prefix=prefix))
-    return out
