@@ -116,15 +116,3 @@ def test_nothing_held_out_keeps_the_raw_std_and_says_so(caplog):
         out = calibration.calibrate_products(stds, {}, EPOCHS, lambda m: np.zeros((4, 5)))
     assert out["synergic"].summary["method"] == "none"
     assert "not calibrated" in caplog.text
-
-
-def test_truth_coverage_of_a_cube():
-    truth = _cube(np.zeros(EPOCHS.size))
-    product = truth + 1.0
-    std = truth + 0.75                                   # 1 mm error: within 2σ, not 1σ
-    out = calibration.truth_coverage(product, std, truth, np.full((4, 5), 1.0),
-                                     np.full((4, 5), 2.0))
-    assert out["displacement_within_1std"] == 0.0
-    assert out["displacement_within_2std"] == 1.0
-    assert out["velocity_within_1std"] == 1.0
-    assert len(out["displacement_within_k"]) == len(calibration.CURVE_K)

@@ -123,32 +123,6 @@ def test_collinear_tie_stations_are_noted_not_fatal():
     assert out["n_stations"] == 3
 
 
-def test_truth_scores_split_common_offset_from_pattern():
-    import xarray as xr
-
-    from insarfusion.truth_scoring import truth_scores
-
-    rng = np.random.default_rng(3)
-    coords = {"time": EPOCHS[:5].astype("datetime64[ns]"), "y": np.arange(6.0)[::-1],
-              "x": np.arange(8.0)}
-    truth = xr.DataArray(rng.normal(size=(5, 6, 8)), dims=("time", "y", "x"), coords=coords)
-    pattern = rng.normal(size=(5, 6, 8))
-    pattern -= pattern.mean(axis=(1, 2), keepdims=True)
-    offset = np.array([0.0, 1.0, -2.0, 3.0, 0.5])[:, None, None]
-    product = truth + pattern + offset
-    product[:, 0, 0] = np.nan  # cells a product leaves empty are left out
-    scores = truth_scores(product, truth)
-    kept = np.isfinite(product.values)
-    err = (product - truth).values
-    assert scores["field_rmse_mm"] == pytest.approx(np.sqrt(np.mean(err[kept] ** 2)), abs=1e-3)
-    centred = err - np.nanmean(err, axis=(1, 2), keepdims=True)
-    assert scores["field_pattern_rmse_mm"] == pytest.approx(
-        np.sqrt(np.mean(centred[kept] ** 2)), abs=1e-3)
-    assert scores["field_pattern_rmse_mm"] < scores["field_rmse_mm"]
-    # a product that differs from the truth by an offset per epoch only has no pattern error
-    assert truth_scores(truth + offset, truth)["field_pattern_rmse_mm"] == 0
-
-
 def test_stations_beyond_the_radius_of_every_point_are_not_covered(caplog):
     """A validation station 2 km from the data is listed, not scored from an edge cell."""
     from types import SimpleNamespace

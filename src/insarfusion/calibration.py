@@ -75,6 +75,7 @@ from scipy.spatial import cKDTree
 
 from .conventions import DAYS_PER_YEAR, as_days
 from .log import logger
+from .metrics import rounded
 from .series import linear_rate
 
 #: Share of held-out absolute z-scores that the calibrated std puts within :data:`K` std.
@@ -253,13 +254,10 @@ class HeldOutCoverage:
 
     def as_dict(self) -> dict:
         """The keys of ``validation.json``."""
-        return {"within_1std_raw": _r(self.before_1), "within_2std_raw": _r(self.before_2),
-                "within_1std": _r(self.after_1), "within_2std": _r(self.after_2),
-                "within_k": [_r(c) for c in self.curve]}
-
-
-def _r(value, digits=3):
-    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+        return {"within_1std_raw": rounded(self.before_1),
+                "within_2std_raw": rounded(self.before_2),
+                "within_1std": rounded(self.after_1), "within_2std": rounded(self.after_2),
+                "within_k": [rounded(c) for c in self.curve]}
 
 
 class StdCalibrator:
@@ -458,14 +456,14 @@ def calibrate_std(std_raw, calibrator, source, spatial=None, stations_xy=None,
                          f"quantile of held-out |z| (= {calibrator.k:g} std), plus the datum's "
                          "common mode",
                "source": source,
-               "factors": [_r(f, 4) for f in calibrator.factor_],
-               "factor_median": _r(np.median(calibrator.factor_), 4),
-               "velocity_factor": _r(calibrator.velocity_factor_, 4),
-               "noise_std_mm_mean": _r(np.mean(calibrator.noise_std_)),
-               "velocity_noise_std_mm_yr": _r(calibrator.velocity_noise_std_),
-               "common_mode_std_mm": [_r(c) for c in cm],
-               "common_mode_std_mm_mean": _r(np.mean(cm)),
-               "velocity_common_mode_std_mm_yr": _r(v_cm),
+               "factors": [rounded(f, 4) for f in calibrator.factor_],
+               "factor_median": rounded(np.median(calibrator.factor_), 4),
+               "velocity_factor": rounded(calibrator.velocity_factor_, 4),
+               "noise_std_mm_mean": rounded(np.mean(calibrator.noise_std_)),
+               "velocity_noise_std_mm_yr": rounded(calibrator.velocity_noise_std_),
+               "common_mode_std_mm": [rounded(c) for c in cm],
+               "common_mode_std_mm_mean": rounded(np.mean(cm)),
+               "velocity_common_mode_std_mm_yr": rounded(v_cm),
                "heldout_displacement": calibrator.displacement_coverage_.as_dict(),
                "heldout_velocity": calibrator.velocity_coverage_.as_dict()}
     return Calibrated(total, v_total, std_raw, v_raw, summary)
@@ -572,53 +570,3 @@ def subsample(residuals, max_points=MAX_POINTS, seed=0):
     keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
     return HeldOutResiduals(residuals.index[keep], residuals.residual[keep],
                             None if residuals.std is None else residuals.std[keep])
-
-
-def truth_coverage(cube, std, truth, velocity_error=None, velocity_std=None, prefix="") -> dict:
-    """Share of cells within 1σ, 2σ (and each of :data:`CURVE_K`) of the truth.
-
-    Parameters
-    ----------
-    cube, std : xarray.DataArray, dims (time, y, x)
-        A product and its std, mm.
-    truth : xarray.DataArray, dims (time, y, x)
-        The truth on the product's grid and epochs, mm.
-    velocity_error : ndarray, shape (y, x), optional
-        Product velocity minus true velocity, mm/yr.
-    velocity_std : array_like, shape (y, x), optional
-        Its std, mm/yr.
-    prefix : str
-        Prefix of the keys (``"raw_"`` for the raw std).
-
-    Returns
-    -------
-    dict
-        ``{prefix}displacement_within_1std``, ``..._2std``, ``..._within_k`` (list over
-        :data:`CURVE_K`) and the same for ``velocity``; shares of cells (and epochs).
-    """
-    from . import cubes
-
-    ks = np.asarray(CURVE_K)
-    within, count = np.zeros(ks.size), 0
-    std = std.transpose("time", "y", "x")
-    truth = truth.transpose("time", "y", "x")
-    for rows, values in cubes.blocks(cube.transpose("time", "y", "x")):
-        err = np.abs(values - np.asarray(truth.isel(y=rows).values, float))
-        s = np.asarray(std.isel(y=rows).values, float)
-        ok = np.isfinite(err) & np.isfinite(s)
-        # the first epoch is the reference (zero error, zero std): not counted
-        ok[0] = False
-        within += [(err[ok] <= k * s[ok]).sum() for k in ks]
-        count += int(ok.sum())
-    out = {}
-    if count:
-        share = within / count
-        out.update({f"{prefix}displacement_within_1std": _r(share[1]),
-                    f"{prefix}displacement_within_2std": _r(share[3]),
-                    f"{prefix}displacement_within_k": [_r(v) for v in share]})
-    if velocity_error is not None and velocity_std is not None:
-        ve, vs = np.asarray(velocity_error, float), np.asarray(velocity_std, float)
-        out.update({f"{prefix}velocity_within_1std": _r(coverage(ve, vs, 1)),
-                    f"{prefix}velocity_within_2std": _r(coverage(ve, vs, 2)),
-                    f"{prefix}velocity_within_k": [_r(coverage(ve, vs, k)) for k in ks]})
-    return out

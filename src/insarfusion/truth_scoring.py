@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .calibration import CURVE_K, coverage
 from .metrics import rmse, rounded
 
 
@@ -116,7 +117,7 @@ def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,
     calibrated : dict, optional
         ``{method: insarfusion.calibration.Calibrated}``: the products' std, calibrated and
         raw; adds the share of cells within 1σ and 2σ of the truth
-        (:func:`insarfusion.calibration.truth_coverage`, displacement and velocity; ``raw_``
+        (:func:`truth_coverage`, displacement and velocity; ``raw_``
         for the raw std).
 
     Returns
@@ -135,11 +136,59 @@ def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,
     for name, cal in (calibrated or {}).items():
         if name not in products:
             continue
-        from .calibration import truth_coverage
-
         v_err = None if aligned[1] is None else velocity(name).values - aligned[1]
         for prefix, std, v_std in (("", cal.std, cal.velocity_std),
                                    ("raw_", cal.std_raw, cal.velocity_std_raw)):
             out[name].update(truth_coverage(products[name], std, aligned[0], v_err,
                                             np.asarray(v_std), prefix=prefix))
+    return out
+
+
+def truth_coverage(cube, std, truth, velocity_error=None, velocity_std=None, prefix="") -> dict:
+    """Share of cells within 1σ, 2σ (and each of :data:`insarfusion.calibration.CURVE_K`) of the truth.
+
+    Parameters
+    ----------
+    cube, std : xarray.DataArray, dims (time, y, x)
+        A product and its std, mm.
+    truth : xarray.DataArray, dims (time, y, x)
+        The truth on the product's grid and epochs, mm.
+    velocity_error : ndarray, shape (y, x), optional
+        Product velocity minus true velocity, mm/yr.
+    velocity_std : array_like, shape (y, x), optional
+        Its std, mm/yr.
+    prefix : str
+        Prefix of the keys (``"raw_"`` for the raw std).
+
+    Returns
+    -------
+    dict
+        ``{prefix}displacement_within_1std``, ``..._2std``, ``..._within_k`` (list over
+        :data:`insarfusion.calibration.CURVE_K`) and the same for ``velocity``; shares of cells (and epochs).
+    """
+    from . import cubes
+
+    ks = np.asarray(CURVE_K)
+    within, count = np.zeros(ks.size), 0
+    std = std.transpose("time", "y", "x")
+    truth = truth.transpose("time", "y", "x")
+    for rows, values in cubes.blocks(cube.transpose("time", "y", "x")):
+        err = np.abs(values - np.asarray(truth.isel(y=rows).values, float))
+        s = np.asarray(std.isel(y=rows).values, float)
+        ok = np.isfinite(err) & np.isfinite(s)
+        # the first epoch is the reference (zero error, zero std): not counted
+        ok[0] = False
+        within += [(err[ok] <= k * s[ok]).sum() for k in ks]
+        count += int(ok.sum())
+    out = {}
+    if count:
+        share = within / count
+        out.update({f"{prefix}displacement_within_1std": rounded(share[1]),
+                    f"{prefix}displacement_within_2std": rounded(share[3]),
+                    f"{prefix}displacement_within_k": [rounded(v) for v in share]})
+    if velocity_error is not None and velocity_std is not None:
+        ve, vs = np.asarray(velocity_error, float), np.asarray(velocity_std, float)
+        out.update({f"{prefix}velocity_within_1std": rounded(coverage(ve, vs, 1)),
+                    f"{prefix}velocity_within_2std": rounded(coverage(ve, vs, 2)),
+                    f"{prefix}velocity_within_k": [rounded(coverage(ve, vs, k)) for k in ks]})
     return out
