@@ -120,12 +120,15 @@ def compute_dtype(precision, device):
     if precision == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    native = device.type == "cpu" and torch.backends.mkldnn.is_available()
-    with contextlib.suppress(AttributeError, RuntimeError):
-        native = native and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        return torch.bfloat16 if native else None
-    return None
+        native = torch.cuda.is_bf16_supported()
+    elif device.type == "cpu" and torch.backends.mkldnn.is_available():
+        try:
+            native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without the query: not native
+            native = False
+    else:
+        native = False
+    return torch.bfloat16 if native else None
 
 
 @contextlib.contextmanager
