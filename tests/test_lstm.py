@@ -34,9 +34,28 @@ def test_lstm_runs_and_is_reproducible():
     np.testing.assert_array_equal(first, second)
     assert not np.allclose(first[1:], other[1:])
     assert np.isnan(first[0]).all() and np.isfinite(first[1:]).all()
-    # observed dates come back as observed
+    # by default the network's own estimate, also on observed dates ...
     both = np.isfinite(values[1:, 0])
-    np.testing.assert_array_equal(first[1:, 0][both], values[1:, 0][both])
+    assert not np.allclose(first[1:, 0][both], values[1:, 0][both])
+    # ... with keep_observed, observed dates come back as observed
+    kept = tiny_lstm(seed=1, keep_observed=True).fit(dates(days), values).predict(query)
+    np.testing.assert_array_equal(kept[1:, 0][both], values[1:, 0][both])
+
+
+def test_lstm_queries_between_dates_are_interpolated_between_own_estimates():
+    """Dates between two of the fit's come linearly from the estimates on those two dates."""
+    days = irregular_days(16)
+    _, values = landslide_series(days, 12, seed=8)
+    resampler = tiny_lstm(seed=0).fit(dates(days), values)
+    own = resampler.predict(dates(days))
+    middle = (days[3] + days[4]) // 2
+    weight = (middle - days[3]) / (days[4] - days[3])
+    between = resampler.predict(dates(np.array([days[3], middle, days[4]])))
+    np.testing.assert_allclose(between[:, 1], (1 - weight) * own[:, 3] + weight * own[:, 4],
+                               rtol=1e-12)
+    # beyond the last date: along the series' fitted line from the last estimate
+    after = resampler.predict(dates(np.array([days[-1], days[-1] + 100])))
+    assert np.all(np.sign(after[:, 1] - after[:, 0]) == np.sign(values[:, -1] - values[:, 0]))
 
 
 def test_lstm_recurrent_dropout_only_in_training():

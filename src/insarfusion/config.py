@@ -247,6 +247,9 @@ class LSTMConfig(_Strict):
     max_train_series: int = Field(2000, ge=1,
         description="series the network is trained on at most")
     bidirectional: bool = Field(True, description="bidirectional layers (the paper's are not)")
+    keep_observed: bool = Field(False, description="keep observations on their dates and fill "
+                                "only the unobserved ones (default: the network's estimate on "
+                                "every date of the series, then linear in time)")
     n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default 1 (the "
                                   "LSTM's small steps gain nothing from more)")
     device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP)

@@ -198,6 +198,7 @@ def _pct(share):
 HEADERS = {"rmse_mm": "RMSE (mm)", "coverage": "share of points predicted",
            "block_m": "block side (m)", "heldout_rmse_mm": "held-out RMSE (mm)",
            "n_heldout": "held-out values", "truth_rmse_mm": "RMSE against the truth (mm)",
+           "truth_pattern_rmse_mm": "RMSE against the truth without each epoch's offset (mm)",
            "field_rmse_mm": "RMSE everywhere (mm)",
            "field_pattern_rmse_mm": "RMSE without each epoch's offset (mm)"}
 

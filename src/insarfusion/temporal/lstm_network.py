@@ -56,25 +56,26 @@ def query_features(days, query):
     return left.astype(np.int64), right.astype(np.int64), features
 
 
-def lstm_features(days, values):
-    """Features, per-series trend and scale of series on a common sequence of dates.
+def series_trend(days, values):
+    """Each series' least-squares line through its visible values, and its residual scale.
 
     Parameters
     ----------
     days : ndarray (n_step,)
         Dates of the sequence, days, increasing.
     values : ndarray (n_series, n_step)
-        Displacements visible to the network, mm; NaN where hidden or not observed.
+        Displacements, mm; NaN where hidden or not observed.
 
     Returns
     -------
-    features : ndarray (n_series, n_step, 4) float32
-        ``value``: residual from the series' own least-squares line divided by its scale (0
-        where not visible); ``observed``: 1 where visible; ``gap``: days since the previous step
-        / 30; ``time``: position in the sequence span, 0..1.
-    intercept, slope, scale : ndarray (n_series, 1)
-        The line ``intercept + slope * time`` (mm) and the residual scale (mm), so that a
-        network output ``r`` means ``intercept + slope * time + scale * r`` mm.
+    time : ndarray (n_step,)
+        Position of each date in the sequence span, 0..1.
+    intercept, slope : ndarray (n_series, 1)
+        The line ``intercept + slope * time``, mm (0 for a series without two visible values).
+    residual : ndarray (n_series, n_step)
+        Visible values minus the line (0 where not visible), mm.
+    scale : ndarray (n_series, 1)
+        RMS of the residual, at least :data:`_MIN_SCALE_MM`, mm.
     """
     span = max(days[-1] - days[0], 1.0)
     time = (days - days[0]) / span
@@ -93,12 +94,35 @@ def lstm_features(days, values):
     residual = np.where(visible, safe - intercept - slope * time, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         rms = np.sqrt((residual**2).sum(axis=1, keepdims=True) / count)
-    scale = np.maximum(np.nan_to_num(rms), _MIN_SCALE_MM)
+    return time, intercept, slope, residual, np.maximum(np.nan_to_num(rms), _MIN_SCALE_MM)
 
+
+def lstm_features(days, values):
+    """Features, per-series trend and scale of series on a common sequence of dates.
+
+    Parameters
+    ----------
+    days : ndarray (n_step,)
+        Dates of the sequence, days, increasing.
+    values : ndarray (n_series, n_step)
+        Displacements visible to the network, mm; NaN where hidden or not observed.
+
+    Returns
+    -------
+    features : ndarray (n_series, n_step, 4) float32
+        ``value``: residual from the series' own least-squares line divided by its scale (0
+        where not visible); ``observed``: 1 where visible; ``gap``: days since the previous step
+        / 30; ``time``: position in the sequence span, 0..1.
+    intercept, slope, scale : ndarray (n_series, 1)
+        The line ``intercept + slope * time`` (mm) and the residual scale (mm), so that a
+        network output ``r`` means ``intercept + slope * time + scale * r`` mm
+        (:func:`series_trend`).
+    """
+    time, intercept, slope, residual, scale = series_trend(days, values)
     n_series, n_step = values.shape
     features = np.empty((n_series, n_step, len(LSTM_FEATURES)), dtype=np.float32)
     features[..., 0] = residual / scale
-    features[..., 1] = visible
+    features[..., 1] = np.isfinite(values)
     features[..., 2] = np.diff(days, prepend=days[0]) / _GAP_UNIT_DAYS
     features[..., 3] = time
     return features, intercept, slope, scale
