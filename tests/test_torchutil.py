@@ -12,6 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from insarfusion import torchutil  # noqa: E402
 from insarfusion.torchutil import (  # noqa: E402
     compute_dtype,
     default_threads,
@@ -44,7 +45,9 @@ def _first_import(env):
 
 def test_first_import_sets_threads_and_passive_waiting():
     assert 1 <= default_threads() <= min(len(os.sched_getaffinity(0)), 4)
-    assert _first_import({}) == ["PASSIVE", default_threads(), 1]
+    policy, n_threads, interop = _first_import({})
+    assert policy == "PASSIVE" and interop == 1
+    assert 1 <= n_threads <= min(len(os.sched_getaffinity(0)), 4)
     # what the user set wins
     assert _first_import({"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "1"}) == ["ACTIVE", 1, 1]
 
@@ -55,7 +58,36 @@ def test_threads_are_restored():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
     with threads(None):
-        assert torch.get_num_threads() == before
+        assert 1 <= torch.get_num_threads() <= 4
+    assert torch.get_num_threads() == before
+
+
+def test_busy_machine_gives_fewer_threads(monkeypatch):
+    monkeypatch.setattr(torchutil, "available_cores", lambda: 4)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # this process alone
+    assert torchutil.idle_cores() == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 1.0, 1.0))  # two other busy threads
+    assert torchutil.idle_cores() == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 1.0, 1.0))  # overloaded: still one
+    assert torchutil.idle_cores() == 1 and default_threads() == 1
+    # a container's few cores on a big busy host: what is idle on the host, up to its own
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "getloadavg", lambda: (40.0, 1.0, 1.0))
+    assert torchutil.idle_cores() == 4
+
+
+def test_thread_limit_caps_every_estimator():
+    before = torch.get_num_threads()
+    try:
+        torchutil.set_thread_limit(1)
+        assert default_threads() == 1 and torchutil.capped_threads(3) == 1
+        with threads(3):
+            assert torch.get_num_threads() == 1
+    finally:
+        torchutil.set_thread_limit(None)
+        torch.set_num_threads(before)
+    assert torchutil.thread_limit() is None and torchutil.capped_threads(3) == 3
 
 
 def test_seeded_draws_repeat_and_leave_the_global_generator_alone():

@@ -121,9 +121,15 @@ def run(
     workers: int = typer.Option(
         None, "--workers", min=1, help="Run the chunked steps on a local Dask cluster of this "
         "many worker processes."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="Most CPU threads the networks (LSTM, CNN) use; "
+        "default: the cores other processes leave idle when each step starts, at most 4."),
 ):
     """Run the whole pipeline on the data a configuration names and write the products."""
     from .config import load_config
+    from .torchutil import set_thread_limit
+
+    set_thread_limit(threads)
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_results"
@@ -365,6 +371,9 @@ DEMO_TRAINING = {"temporal.lstm.epochs": 15, "temporal.lstm.max_train_series": 5
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="Most CPU threads the networks (LSTM, CNN) use; "
+        "default: the cores other processes leave idle when each step starts, at most 4."),
 ):
     """Simulate the built-in Cuenca-like case (seed 0) and run the whole pipeline on it.
 
@@ -373,7 +382,9 @@ def demo(
     """
     from .config import apply_overrides, load_config
     from .simulate import write_case
+    from .torchutil import set_thread_limit
 
+    set_thread_limit(threads)
     case = out / "case"
     _check_case_folder(case, force)
     from .products import check_output_target

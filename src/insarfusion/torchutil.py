@@ -33,6 +33,9 @@ MAX_DEFAULT_THREADS = 4
 
 _configured = False
 
+#: Threads every learned estimator is held to (``insarfusion run --threads``); None: no limit.
+_thread_limit: int | None = None
+
 
 def available_cores() -> int:
     """CPU cores this process may run on (its affinity mask, which containers narrow)."""
@@ -42,9 +45,54 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def idle_cores() -> int:
+    """Available cores that the other processes leave free now, at least one.
+
+    The machine's 1-minute load average counts the runnable threads of every process, this
+    one's calling thread among them; what is left of the machine's cores after the others is
+    the most this process can use without its threads waiting for each other's turn (a
+    multi-threaded step on a busy machine otherwise runs many times slower than on one
+    thread: each parallel region waits for its slowest, descheduled thread).
+    """
+    cores = available_cores()
+    try:
+        others = max(os.getloadavg()[0] - 1.0, 0.0)
+    except (AttributeError, OSError):  # no load average on this platform
+        return cores
+    free = (os.cpu_count() or cores) - others
+    return max(1, min(cores, int(round(free))))
+
+
+def set_thread_limit(n_threads: int | None) -> None:
+    """Hold every learned estimator to ``n_threads`` torch threads (None: no limit).
+
+    The limit wins over the estimators' defaults and is itself the default of
+    :func:`default_threads`; an estimator's own ``n_threads`` is still capped by it.
+    """
+    global _thread_limit
+    _thread_limit = None if n_threads is None else max(1, int(n_threads))
+    if _thread_limit is not None and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_thread_limit)
+
+
+def thread_limit() -> int | None:
+    """The limit of :func:`set_thread_limit`, or None."""
+    return _thread_limit
+
+
+def capped_threads(n_threads: int) -> int:
+    """``n_threads`` held to the limit of :func:`set_thread_limit`, if any."""
+    return n_threads if _thread_limit is None else min(n_threads, _thread_limit)
+
+
 def default_threads() -> int:
-    """Torch's intra-op threads by default: the available cores, at most four."""
-    return max(1, min(available_cores(), MAX_DEFAULT_THREADS))
+    """Torch's intra-op threads by default: the idle cores now, at most four.
+
+    With a limit (:func:`set_thread_limit`), the limit.
+    """
+    if _thread_limit is not None:
+        return _thread_limit
+    return max(1, min(idle_cores(), MAX_DEFAULT_THREADS))
 
 
 def import_torch():
@@ -133,17 +181,18 @@ def compute_dtype(precision, device):
 
 @contextlib.contextmanager
 def threads(n_threads=None):
-    """Set torch's CPU thread count inside the block (when given) and restore it after.
+    """Set torch's CPU thread count inside the block and restore it after.
 
     Parameters
     ----------
     n_threads : int, optional
-        Threads; None or 0 leaves torch's setting as it is.
+        Threads (held to the limit of :func:`set_thread_limit`); None or 0: as many as
+        :func:`default_threads` gives now, so a step that starts on a busy machine takes
+        fewer threads.
     """
     torch = import_torch()
     previous = torch.get_num_threads()
-    if n_threads:
-        torch.set_num_threads(int(n_threads))
+    torch.set_num_threads(capped_threads(int(n_threads)) if n_threads else default_threads())
     try:
         yield
     finally:

@@ -16,7 +16,14 @@ import numpy as np
 from .. import cubes
 from ..log import progress_tracker
 from ..parallel import for_each_result
-from ..torchutil import compute_dtype, import_torch, resolve_device, seeded, threads
+from ..torchutil import (
+    compute_dtype,
+    import_torch,
+    resolve_device,
+    seeded,
+    thread_limit,
+    threads,
+)
 from .network import FILL_SIGMAS, build_network, features
 
 #: Memory (bytes) the network's activations may take in one inference forward pass; the
@@ -104,7 +111,7 @@ def fuse(net, cnn, normalised, observed, empty_epochs, device, client=None, stor
             "device": str(device) if client is None else cnn.device,
             "precision": cnn.precision,
             "center": cnn.center_, "scale": cnn.scale_, "empty": empty_epochs,
-            "n_threads": cnn.n_threads}
+            "n_threads": cnn.n_threads or thread_limit()}
     sinks = _sinks(cnn, normalised.shape[0], store)
     bar = progress_tracker("CNN inference", total=len(bands), unit="band",
                            progress=cnn.progress)
