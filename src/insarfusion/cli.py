@@ -363,8 +363,7 @@ def _check_case_folder(out: Path, force: bool) -> None:
 #: the paper's budgets, whose longer CNN training does not lower the error against the
 #: truth). ``insarfusion run`` uses the configuration as written (the paper's Table 2 and 3
 #: settings by default).
-DEMO_TRAINING = {"temporal.lstm.epochs": 15, "temporal.lstm.max_train_series": 500,
-                 "spatial.cnn.epochs": 3}
+DEMO_TRAINING = {"temporal.lstm.epochs": 15, "spatial.cnn.epochs": 3}
 
 
 @app.command()
