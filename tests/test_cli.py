@@ -197,3 +197,21 @@ def test_product_lines_say_where_and_how(results):
     assert any(line.startswith(str(results / "displacement.nc")) for line in lines)
     assert any("points.gpkg" in line and "QGIS" in line for line in lines)
     assert not any("mintpy" in line for line in lines)  # only what the folder holds
+
+
+@pytest.mark.parametrize("value", ["0", "x", "-1"])
+def test_threads_option_refuses_what_is_not_a_count(value, tmp_path):
+    from typer.testing import CliRunner
+
+    from insarfusion.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--threads", value])
+    assert result.exit_code == 2
+    assert "--threads" in result.output and not (tmp_path / "d").exists()
+
+
+def test_threads_option_values():
+    from insarfusion.cli import _threads_option
+
+    assert _threads_option(None) is None and _threads_option("auto") == "auto"
+    assert _threads_option("3") == 3

@@ -70,7 +70,14 @@ def test_busy_machine_gives_fewer_threads(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 1.0, 1.0))  # two other busy threads
     assert torchutil.idle_cores() == 2
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 1.0, 1.0))  # overloaded: still one
-    assert torchutil.idle_cores() == 1 and default_threads() == 1
+    assert torchutil.idle_cores() == 1
+    # the default does not follow the load (reproducible products); --threads auto does
+    assert default_threads() == 4
+    try:
+        torchutil.set_thread_limit("auto")
+        assert default_threads() == 1 and torchutil.capped_threads(1) == 1
+    finally:
+        torchutil.set_thread_limit(None)
     # a container's few cores on a big busy host: what is idle on the host, up to its own
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "getloadavg", lambda: (40.0, 1.0, 1.0))

@@ -33,8 +33,9 @@ MAX_DEFAULT_THREADS = 4
 
 _configured = False
 
-#: Threads every learned estimator is held to (``insarfusion run --threads``); None: no limit.
-_thread_limit: int | None = None
+#: Threads every learned estimator is held to (``insarfusion run --threads``): a number, or
+#: ``"auto"`` for the cores idle when each step starts; None: no limit.
+_thread_limit: int | str | None = None
 
 
 def available_cores() -> int:
@@ -47,6 +48,8 @@ def available_cores() -> int:
 
 def idle_cores() -> int:
     """Available cores that the other processes leave free now, at least one.
+
+    Used with ``--threads auto`` (:func:`set_thread_limit`).
 
     The machine's 1-minute load average counts the runnable threads of every process, this
     one's calling thread among them; what is left of the machine's cores after the others is
@@ -63,36 +66,46 @@ def idle_cores() -> int:
     return max(1, min(cores, int(round(free))))
 
 
-def set_thread_limit(n_threads: int | None) -> None:
-    """Hold every learned estimator to ``n_threads`` torch threads (None: no limit).
+def set_thread_limit(n_threads: int | str | None) -> None:
+    """Hold every learned estimator to ``n_threads`` torch threads.
 
-    The limit wins over the estimators' defaults and is itself the default of
-    :func:`default_threads`; an estimator's own ``n_threads`` is still capped by it.
+    Parameters
+    ----------
+    n_threads : int, "auto" or None
+        A number of threads; ``"auto"``: as many as :func:`idle_cores` finds when each fit
+        or prediction starts (fast on a busy machine, but the products then depend on the
+        machine's load: float sums split over other thread counts round differently);
+        None: no limit, :data:`MAX_DEFAULT_THREADS` at most.
     """
     global _thread_limit
-    _thread_limit = None if n_threads is None else max(1, int(n_threads))
-    if _thread_limit is not None and "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(_thread_limit)
+    if n_threads is not None and n_threads != "auto":
+        n_threads = max(1, int(n_threads))
+    _thread_limit = n_threads
+    if isinstance(n_threads, int) and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n_threads)
 
 
-def thread_limit() -> int | None:
+def thread_limit() -> int | str | None:
     """The limit of :func:`set_thread_limit`, or None."""
     return _thread_limit
 
 
 def capped_threads(n_threads: int) -> int:
     """``n_threads`` held to the limit of :func:`set_thread_limit`, if any."""
-    return n_threads if _thread_limit is None else min(n_threads, _thread_limit)
+    if _thread_limit is None:
+        return n_threads
+    return min(n_threads, idle_cores() if _thread_limit == "auto" else _thread_limit)
 
 
 def default_threads() -> int:
-    """Torch's intra-op threads by default: the idle cores now, at most four.
+    """Torch's intra-op threads by default: the available cores, at most four.
 
-    With a limit (:func:`set_thread_limit`), the limit.
+    A limit (:func:`set_thread_limit`) caps them. The default does not follow the machine's
+    load: the CNN's float sums are split among the threads, so another thread count gives
+    other last bits and, through training, other products; a fixed count keeps a run
+    reproducible from its seed on one machine.
     """
-    if _thread_limit is not None:
-        return _thread_limit
-    return max(1, min(idle_cores(), MAX_DEFAULT_THREADS))
+    return capped_threads(max(1, min(available_cores(), MAX_DEFAULT_THREADS)))
 
 
 def import_torch():
@@ -186,9 +199,8 @@ def threads(n_threads=None):
     Parameters
     ----------
     n_threads : int, optional
-        Threads (held to the limit of :func:`set_thread_limit`); None or 0: as many as
-        :func:`default_threads` gives now, so a step that starts on a busy machine takes
-        fewer threads.
+        Threads (held to the limit of :func:`set_thread_limit`); None or 0:
+        :func:`default_threads`.
     """
     torch = import_torch()
     previous = torch.get_num_threads()

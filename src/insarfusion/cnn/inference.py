@@ -18,10 +18,10 @@ from ..log import progress_tracker
 from ..parallel import for_each_result
 from ..torchutil import (
     compute_dtype,
+    default_threads,
     import_torch,
     resolve_device,
     seeded,
-    thread_limit,
     threads,
 )
 from .network import FILL_SIGMAS, build_network, features
@@ -111,7 +111,7 @@ def fuse(net, cnn, normalised, observed, empty_epochs, device, client=None, stor
             "device": str(device) if client is None else cnn.device,
             "precision": cnn.precision,
             "center": cnn.center_, "scale": cnn.scale_, "empty": empty_epochs,
-            "n_threads": cnn.n_threads or thread_limit()}
+            "n_threads": cnn.n_threads or default_threads()}
     sinks = _sinks(cnn, normalised.shape[0], store)
     bar = progress_tracker("CNN inference", total=len(bands), unit="band",
                            progress=cnn.progress)
