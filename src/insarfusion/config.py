@@ -246,6 +246,9 @@ class LSTMConfig(_Strict):
     patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
     max_train_series: int = Field(2000, ge=1,
         description="series the network is trained on at most")
+    series_per_epoch: int | None = Field(256, ge=1,
+        description="training series drawn afresh for each epoch (null: all), so an epoch "
+        "costs the same on any dataset")
     bidirectional: bool = Field(True, description="bidirectional layers (the paper's are not)")
     keep_observed: bool = Field(False, description="keep observations on their dates and fill "
                                 "only the unobserved ones (default: the network's estimate on "
