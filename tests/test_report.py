@@ -171,3 +171,15 @@ def test_calibration_table_and_curve(tmp_path):
     assert "truth: velocity within 1σ (%)" not in df.columns        # not known: left out
     assert calibration_table(_validation()) is None
     assert fig_calibration(v, tmp_path / "c.png") and (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_the_reading_says_when_the_fused_product_is_not_the_best():
+    from insarfusion.report import reading
+
+    truth = {"synergic": {"field_rmse_mm": 3.6, "field_pattern_rmse_mm": 2.86},
+             "kriging": {"field_rmse_mm": 3.3, "field_pattern_rmse_mm": 2.74}}
+    lines = reading({"truth": truth})
+    assert any("synergic product is not the best" in line and "2.86" in line
+               and "kriging" in line for line in lines)
+    truth["synergic"]["field_pattern_rmse_mm"] = 2.5
+    assert not any("not the best" in line for line in reading({"truth": truth}))

@@ -83,6 +83,10 @@ def reading(validation: dict) -> list[str]:
                          f"removed, {best} has the best spatial pattern ({pattern[best]:.2f} mm); "
                          + _ranking(pattern)
                          + " mm.")
+            if "synergic" in pattern and best != "synergic":
+                lines.append(f"The synergic product is not the best here: its pattern error "
+                             f"({pattern['synergic']:.2f} mm) is above {best}'s on the same "
+                             f"inputs.")
     held = _scores(validation.get("holdout_blocks", {}), "rmse_mm")
     if held:
         best = min(held, key=held.get)
