@@ -5,6 +5,8 @@ import logging
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from insarfusion import calibration
 from insarfusion.model_selection import HeldOutResiduals
@@ -116,3 +118,24 @@ def test_nothing_held_out_keeps_the_raw_std_and_says_so(caplog):
         out = calibration.calibrate_products(stds, {}, EPOCHS, lambda m: np.zeros((4, 5)))
     assert out["synergic"].summary["method"] == "none"
     assert "not calibrated" in caplog.text
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 400), with_noise=st.booleans())
+def test_scale_factor_puts_the_quantile_at_k(seed, n, with_noise):
+    """The factor is the smallest that puts the 95.45 % quantile of the z-scores within k."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0, rng.uniform(0.1, 10), n)
+    r[rng.random(n) < 0.05] = 0.0
+    s = rng.uniform(0.1, 3, n)
+    noise = rng.uniform(0, 4, n) if with_noise else 0.0
+    a = calibration.scale_factor(r, s, noise_var=noise)
+
+    def spread(factor):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(r != 0, np.abs(r) / np.sqrt((factor * s) ** 2 + noise), 0.0)
+        return np.quantile(z, calibration.QUANTILE, method="higher")
+
+    assert spread(a) <= calibration.K * (1 + 1e-9)
+    if a > 0:
+        assert spread(a * (1 - 1e-6)) > calibration.K

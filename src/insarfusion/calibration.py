@@ -186,20 +186,16 @@ def scale_factor(residual, std=None, noise_var=0.0, quantile=QUANTILE, k=K) -> f
     if not r.size:
         return float("nan")
 
-    def spread(a):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(r > 0, r / np.sqrt((a * s) ** 2 + n2), 0.0)
-        return np.quantile(z, quantile, method="higher")  # no interpolation with inf
-
-    if spread(0.0) <= k:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    while spread(hi) > k and hi < 1e12:
-        lo, hi = hi, hi * 4.0
-    for _ in range(60):  # bisection: the spread falls as the factor grows
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if spread(mid) > k else (lo, mid)
-    return hi
+    # |r| / sqrt((a s)**2 + n**2) <= k  <=>  a**2 >= c = ((r / k)**2 - n**2) / s**2: the share
+    # within k grows in steps at the sorted c, so the quantile reaches k exactly when a**2
+    # reaches the order statistic of c that the quantile picks (numpy's "higher" index)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(r > 0, ((r / k) ** 2 - n2) / s**2, -np.inf)
+    n = c.size
+    j = min(int(np.ceil(n * quantile + (1 - quantile) - 1)), n - 1)
+    c_j = np.partition(c, j)[j]
+    # a hair above, so that the value the quantile picks is within k after rounding too
+    return float(np.sqrt(c_j) * (1 + 1e-12)) if c_j > 0 else 0.0
 
 
 def slope_weights(epochs) -> np.ndarray:
