@@ -150,8 +150,7 @@ class LSTMResampler(TemporalResampler):
     def __init__(self, layers=3, units=50, dropout=0.2, recurrent_dropout=0.2,
                  learning_rate=0.008, batch_size=32, epochs=86, patience=10,
                  max_train_series=2000, series_per_epoch=256, bidirectional=True,
-                 keep_observed=False,
-                 hide_fraction=(0.1, 0.5),
+                 keep_observed=False, hide_fraction=(0.1, 0.5),
                  validation_fraction=0.1, test_fraction=0.1, predict_batch_size=None,
                  device="auto", n_threads=None, progress=None, seed=0):
         self.layers = layers
@@ -228,15 +227,13 @@ class LSTMResampler(TemporalResampler):
 
         Returns the mean batch loss.
         """
-        torch = import_torch()
         draw = rng.permutation(rows_values.shape[0])[:self.series_per_epoch or None]
         rows_values, rows_valid = rows_values[draw], rows_valid[draw]
         features, target, mask = self._batch_tensors(
             rows_values, hide_random(rows_valid, rng, self.hide_fraction))
-        order = torch.arange(rows_values.shape[0])
         running, n_batches = 0.0, 0
         for start in range(0, rows_values.shape[0], self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = slice(start, start + self.batch_size)
             m = mask[rows].to(device)
             if not m.any():
                 continue
