@@ -370,10 +370,10 @@ def _check_case_folder(out: Path, force: bool) -> None:
 
 
 #: Training budgets of ``insarfusion demo``: the paper's architectures with fewer training
-#: epochs, so that the demo runs in under a minute on two idle CPU cores (about three with
-#: the paper's budgets, whose longer CNN training does not lower the error against the
-#: truth). ``insarfusion run`` uses the configuration as written (the paper's Table 2 and 3
-#: settings by default).
+#: epochs, so that the demo runs in under a minute on two idle CPU cores (about two with the
+#: paper's budgets, whose longer CNN training lowers the error against the truth a little;
+#: ``benchmarks/bench_cnn_epochs.py``). ``insarfusion run`` uses the configuration as written
+#: (the paper's Table 2 and 3 settings by default).
 DEMO_TRAINING = {"temporal.lstm.epochs": 15, "spatial.cnn.epochs": 3}
 
 
