@@ -15,7 +15,8 @@ from insarfusion.series import linear_rate
 EPOCHS = np.arange("2020-01-01", "2021-01-01", 12, dtype="datetime64[D]")
 
 
-def _cube(values, ny=4, nx=5):
+def epoch_cube(values, ny=4, nx=5):
+    """A (time, y, x) cube whose every cell holds ``values`` (one per epoch)."""
     values = np.broadcast_to(np.asarray(values, float)[:, None, None], (values.size, ny, nx))
     return xr.DataArray(values.copy(), dims=("time", "y", "x"),
                         coords={"time": EPOCHS[:values.shape[0]].astype("datetime64[ns]"),
@@ -90,7 +91,7 @@ def _residuals(rng, n=500, with_std=True):
 def test_calibrate_products_own_and_borrowed_with_a_logged_fallback(caplog):
     rng = np.random.default_rng(4)
     ramp = np.linspace(0, 1, EPOCHS.size)
-    stds = {"kriging": _cube(0.5 * ramp), "synergic": _cube(0.01 * ramp), "idw": None}
+    stds = {"kriging": epoch_cube(0.5 * ramp), "synergic": epoch_cube(0.01 * ramp), "idw": None}
     velocity = {"kriging": np.zeros((4, 5)), "synergic": np.full((4, 5), 0.1)}
     with caplog.at_level(logging.WARNING, logger="insarfusion"):
         out = calibration.calibrate_products(
@@ -113,7 +114,7 @@ def test_calibrate_products_own_and_borrowed_with_a_logged_fallback(caplog):
 
 
 def test_nothing_held_out_keeps_the_raw_std_and_says_so(caplog):
-    stds = {"synergic": _cube(np.linspace(0, 1, EPOCHS.size))}
+    stds = {"synergic": epoch_cube(np.linspace(0, 1, EPOCHS.size))}
     with caplog.at_level(logging.WARNING, logger="insarfusion"):
         out = calibration.calibrate_products(stds, {}, EPOCHS, lambda m: np.zeros((4, 5)))
     assert out["synergic"].summary["method"] == "none"

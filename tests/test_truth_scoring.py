@@ -5,18 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from test_calibration import EPOCHS, epoch_cube
 
 from insarfusion.calibration import CURVE_K
 from insarfusion.truth_scoring import truth_coverage, truth_scores
-
-EPOCHS = np.arange("2020-01-01", "2021-01-01", 12, dtype="datetime64[D]")
-
-
-def _cube(values, ny=4, nx=5):
-    values = np.broadcast_to(np.asarray(values, float)[:, None, None], (values.size, ny, nx))
-    return xr.DataArray(values.copy(), dims=("time", "y", "x"),
-                        coords={"time": EPOCHS[:values.shape[0]].astype("datetime64[ns]"),
-                                "y": np.arange(ny, 0, -1) * 10.0, "x": np.arange(nx) * 10.0})
 
 
 def test_truth_scores_split_common_offset_from_pattern():
@@ -42,7 +34,7 @@ def test_truth_scores_split_common_offset_from_pattern():
 
 
 def test_truth_coverage_of_a_cube():
-    truth = _cube(np.zeros(EPOCHS.size))
+    truth = epoch_cube(np.zeros(EPOCHS.size))
     product = truth + 1.0
     std = truth + 0.75                                   # 1 mm error: within 2σ, not 1σ
     out = truth_coverage(product, std, truth, np.full((4, 5), 1.0), np.full((4, 5), 2.0))
