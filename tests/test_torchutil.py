@@ -94,7 +94,7 @@ def test_thread_limit_caps_every_estimator():
     finally:
         torchutil.set_thread_limit(None)
         torch.set_num_threads(before)
-    assert torchutil.thread_limit() is None and torchutil.capped_threads(3) == 3
+    assert torchutil._thread_limit is None and torchutil.capped_threads(3) == 3
 
 
 def test_seeded_draws_repeat_and_leave_the_global_generator_alone():

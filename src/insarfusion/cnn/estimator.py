@@ -87,7 +87,7 @@ class CNNFusion(SpatialInterpolator):
         else a log line with the share done and the ETA every few seconds.
     n_threads : int, optional
         Torch CPU threads during training and inference in this process (restored
-        afterwards); default: as set at import (:func:`insarfusion.torchutil.default_threads`).
+        afterwards); default: :func:`insarfusion.torchutil.default_threads`.
 
     Attributes
     ----------

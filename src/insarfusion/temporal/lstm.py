@@ -367,7 +367,9 @@ class LSTMResampler(TemporalResampler):
         own = self._on_own_dates()
         dates = self.days_.astype("int64").astype("datetime64[D]")
         inside = LinearResampler(outside="hold").fit(dates, own).predict(time)
+        beyond = query - np.clip(query, self.days_[0], self.days_[-1])
+        if not beyond.any():
+            return inside
         _, _, slope, _, _ = series_trend(self.days_, self.values_)
         span = max(self.days_[-1] - self.days_[0], 1.0)
-        beyond = query - np.clip(query, self.days_[0], self.days_[-1])
         return inside + slope / span * beyond[None, :]
