@@ -108,6 +108,24 @@ def inspect(
             typer.echo(f"  {key}: {info[key]}")
 
 
+def _threads_option(value):
+    """``--threads`` parsed: None, ``auto`` or a positive number; a one-line error otherwise."""
+    if value is None or value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise typer.BadParameter(f"{value!r} is neither a positive number nor 'auto'",
+                                 param_hint="'--threads'")
+    return int(value)
+
+
+#: ``--threads`` of the commands that train the networks (``run``, ``demo``).
+THREADS_OPTION = typer.Option(
+    None, "--threads", callback=_threads_option,
+    help="Most CPU threads the networks (LSTM, CNN) use: a number, or 'auto' for the cores "
+    "other processes leave idle when each step starts (faster on a busy machine; the products "
+    "then depend on its load). Default: the cores, at most 4.")
+
+
 @app.command()
 def run(
     config: Path = typer.Argument(..., help="The run's YAML configuration."),
@@ -121,32 +139,19 @@ def run(
     workers: int = typer.Option(
         None, "--workers", min=1, help="Run the chunked steps on a local Dask cluster of this "
         "many worker processes."),
-    threads: str = typer.Option(
-        None, "--threads", help="Most CPU threads the networks (LSTM, CNN) use: a number, or "
-        "'auto' for the cores other processes leave idle when each step starts (faster on a "
-        "busy machine; the products then depend on its load). Default: the cores, at most 4."),
+    threads: str = THREADS_OPTION,
 ):
     """Run the whole pipeline on the data a configuration names and write the products."""
     from .config import load_config
     from .torchutil import set_thread_limit
 
-    set_thread_limit(_threads_option(threads))
+    set_thread_limit(threads)
 
     cfg = load_config(config)
     out = out if out is not None else config.parent / f"{config.stem}_results"
     _check_output(cfg, config, out, force)
     _check_truth(cfg.truth)
     _run_and_report(cfg, out, force, dask_scheduler=dask_scheduler, workers=workers)
-
-
-def _threads_option(value):
-    """``--threads``: None, ``auto`` or a positive number; a one-line error otherwise."""
-    if value is None or value == "auto":
-        return value
-    if not value.isdigit() or int(value) < 1:
-        raise typer.BadParameter(f"{value!r} is neither a positive number nor 'auto'",
-                                 param_hint="'--threads'")
-    return int(value)
 
 
 def _check_truth(path) -> None:
@@ -381,10 +386,7 @@ DEMO_TRAINING = {"temporal.lstm.epochs": 15, "spatial.cnn.epochs": 3}
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
-    threads: str = typer.Option(
-        None, "--threads", help="Most CPU threads the networks (LSTM, CNN) use: a number, or "
-        "'auto' for the cores other processes leave idle when each step starts (faster on a "
-        "busy machine; the products then depend on its load). Default: the cores, at most 4."),
+    threads: str = THREADS_OPTION,
 ):
     """Simulate the built-in Cuenca-like case (seed 0) and run the whole pipeline on it.
 
@@ -395,7 +397,7 @@ def demo(
     from .simulate import write_case
     from .torchutil import set_thread_limit
 
-    set_thread_limit(_threads_option(threads))
+    set_thread_limit(threads)
     case = out / "case"
     _check_case_folder(case, force)
     from .products import check_output_target
