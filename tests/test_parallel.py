@@ -85,3 +85,47 @@ def test_gridding_on_workers_equals_in_process(client, monkeypatch, tmp_path):
         for a, b in zip(local, [b for b in on_disk if b is not None], strict=True):
             assert b.chunks is not None
             np.testing.assert_array_equal(a.values.astype("float32"), b.values)
+
+
+class _Records(__import__("logging").Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_map_processes_keeps_order_and_raises_the_tasks_error():
+    import math
+
+    assert parallel.map_processes(math.sqrt, [4.0, 9.0, 16.0], 2) == [2.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match="math domain error"):
+        parallel.map_processes(math.sqrt, [4.0, -9.0], 2)
+
+
+def test_map_processes_raises_one_line_errors_as_they_are(tmp_path):
+    from insarfusion.config import load_config
+    from insarfusion.errors import InputError
+
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(InputError) as here:
+        load_config(missing)
+    with pytest.raises(InputError) as there:
+        parallel.map_processes(load_config, [missing, tmp_path / "other.yaml"], 2)
+    assert type(there.value) is type(here.value)
+    assert str(there.value) == str(here.value)
+
+
+def test_map_processes_logs_here_with_each_tasks_label():
+    from insarfusion.log import logger
+
+    records = _Records()
+    logger.addHandler(records)
+    try:
+        parallel.map_processes(logger.warning, ["from one", "b: names itself"], 2,
+                               labels=["a", "b"])
+        parallel.map_processes(logger.warning, ["in process"], 2, labels=["c"])
+    finally:
+        logger.removeHandler(records)
+    assert sorted(records.messages) == ["[a] from one", "b: names itself", "in process"]

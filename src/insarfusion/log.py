@@ -22,6 +22,9 @@ PROGRESS_LOG_S = 10.0
 #: The clock of the progress lines (seconds; replaced in tests).
 _clock = time.monotonic
 
+#: Progress as log lines even on a terminal (:func:`progress_as_log_lines`).
+_log_lines_only = False
+
 
 class ConsoleHandler(logging.StreamHandler):
     """A stream handler that clears the progress bars on its stream before each line.
@@ -79,9 +82,14 @@ def run_log(path):
         handler.close()
 
 
-def show_progress(progress=None) -> bool:
-    """Whether to draw progress bars: as asked, else only when stderr is a terminal."""
-    return sys.stderr.isatty() if progress is None else bool(progress)
+def progress_as_log_lines() -> None:
+    """Show progress as log lines from now on, never as bars.
+
+    For a worker process, whose bars would overwrite those of the others on the shared
+    terminal.
+    """
+    global _log_lines_only
+    _log_lines_only = True
 
 
 def progress_mode(progress=None) -> str | None:
@@ -93,7 +101,9 @@ def progress_mode(progress=None) -> str | None:
         True: a bar; False: nothing; None: a bar when stderr is a terminal, else log lines.
     """
     if progress is None:
-        return "bar" if sys.stderr.isatty() else "log"
+        return "bar" if sys.stderr.isatty() and not _log_lines_only else "log"
+    if progress and _log_lines_only:
+        return "log"
     return "bar" if progress else None
 
 

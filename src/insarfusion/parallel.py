@@ -10,6 +10,10 @@ The heavy steps that are independent from chunk to chunk go through :func:`for_e
 * the CNN's inference (:class:`insarfusion.cnn.CNNFusion`, bands of one row of tiles with
   their halo, every epoch).
 
+Whole tasks that each need one core for a long time (every dataset's LSTM: trained on one
+thread, see :data:`insarfusion.temporal.lstm.LSTM_THREADS`) run side by side in worker
+processes of this machine with :func:`map_processes`.
+
 Without a client the chunks run one after the other in this process; with a
 ``dask.distributed`` client (from :func:`dask_client`) they run on its workers, the fitted
 model is sent to every worker once, and each chunk's data goes to its worker directly. Both
@@ -27,6 +31,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+import os
+import pickle
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import ConfigError
@@ -187,3 +196,93 @@ def map_chunks(func, chunks, client=None, **shared) -> list:
     results = [None] * len(chunks)
     for_each_result(func, chunks, results.__setitem__, client, **shared)
     return results
+
+
+def _run_in_worker(func, label, item, procs):
+    """``func(item)`` in a fresh interpreter (:mod:`insarfusion._worker`); its log lines here.
+
+    The task goes to the worker's stdin, pickled; records and the outcome come back, pickled,
+    on a pipe of their own, so that whatever the worker prints stays on the terminal.
+    """
+    from . import torchutil
+
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "insarfusion._worker", str(write_fd)],
+                                stdin=subprocess.PIPE, pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)
+    procs.append(proc)
+    outcome = None
+    with os.fdopen(read_fd, "rb") as messages:
+        with proc.stdin:
+            pickle.dump((func, item, label, torchutil.thread_limit()), proc.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        while True:
+            try:
+                kind, payload = pickle.load(messages)
+            except EOFError:
+                break
+            if kind == "log":
+                logger.handle(payload)
+            else:
+                outcome = kind, payload
+    code = proc.wait()
+    if outcome is None:
+        raise RuntimeError(f"the worker process of {label} stopped without a result "
+                           f"(exit status {code})")
+    kind, payload = outcome
+    if kind == "error":
+        raise payload
+    return payload
+
+
+def map_processes(func, items, n_processes: int, labels=None) -> list:
+    """``[func(item) for item in items]``, up to ``n_processes`` at a time in worker processes.
+
+    For a few long, independent tasks that each keep one core busy (a single-threaded
+    training): side by side on a machine's cores they take the time of the longest, not of
+    all. Each task runs in a fresh Python interpreter (``python -m insarfusion._worker``:
+    nothing of this process is copied and the caller's script is not run again, so no
+    ``if __name__ == "__main__"`` guard is needed), so ``func`` must be a module-level
+    function (or a :func:`functools.partial` of one) and the items picklable. A worker logs
+    through this process's package logger, each line starting with the task's label, and
+    shows progress as log lines, never bars that would overwrite each other; it keeps the
+    torch thread limit of :func:`insarfusion.torchutil.set_thread_limit`. A task gives the
+    same result as in this process: the workers compute the same thing, only elsewhere.
+
+    Parameters
+    ----------
+    func : callable
+        Called with one item.
+    items : iterable
+    n_processes : int
+        Most tasks at once; with 1 (or a single item, or on Windows) the tasks run here, one
+        after the other, without worker processes.
+    labels : sequence of str, optional
+        A name per item for its log lines from a worker (``[name] ...``); default its index.
+
+    Returns
+    -------
+    list
+        The results, in the order of ``items``. An exception in a task is raised here, and
+        the other workers are stopped.
+    """
+    items = list(items)
+    n_processes = min(int(n_processes), len(items))
+    if n_processes <= 1 or os.name == "nt":
+        return [func(item) for item in items]
+    labels = [str(i) for i in range(len(items))] if labels is None else list(labels)
+    procs = []
+    pool = ThreadPoolExecutor(n_processes, thread_name_prefix="insarfusion-worker")
+    try:
+        futures = [pool.submit(_run_in_worker, func, label, item, procs)
+                   for label, item in zip(labels, items, strict=True)]
+        return [future.result() for future in futures]
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True)

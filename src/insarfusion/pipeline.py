@@ -128,23 +128,13 @@ def run_temporal(state: RunState) -> None:
     """Score the resamplers on held-out epochs, choose one, resample every dataset with it.
 
     A learned resampler is trained once: the model scored on the held-out epochs then
-    resamples the complete series.
+    resamples the complete series. Datasets run side by side where the cores allow.
     """
     cfg = state.cfg.temporal
-    methods = temporal.resamplers_to_score(cfg.method)
-    fitted = {}
-    for name, ds in state.datasets.items():
-        state.temporal_scores[name], fitted[name] = temporal.score_resamplers(
-            ds, methods=methods, holdout_fraction=cfg.holdout_fraction, seed=state.cfg.seed,
-            params={"lstm": cfg.estimator_params("lstm")}, truth=_dataset_truth(state, name),
-            return_fitted=True)
-    state.temporal_method = temporal.choose_resampler(state.temporal_scores, cfg.method)
-    state.datasets = {
-        name: temporal.resample_dataset(ds, state.epochs, fitted[name][state.temporal_method],
-                                        rezero=True, refit=False,
-                                        client=parallel.current_client())
-        for name, ds in state.datasets.items()
-    }
+    state.temporal_scores, state.temporal_method, state.datasets = temporal.resample_datasets(
+        state.datasets, state.epochs, method=cfg.method, holdout_fraction=cfg.holdout_fraction,
+        seed=state.cfg.seed, params={"lstm": cfg.estimator_params("lstm")},
+        truths={name: _dataset_truth(state, name) for name in state.datasets})
 
 
 def run_atmosphere(state: RunState) -> None:

@@ -85,6 +85,11 @@ def set_thread_limit(n_threads: int | str | None) -> None:
         sys.modules["torch"].set_num_threads(n_threads)
 
 
+def thread_limit() -> int | str | None:
+    """The limit of :func:`set_thread_limit` (a number, ``"auto"`` or None)."""
+    return _thread_limit
+
+
 def capped_threads(n_threads: int) -> int:
     """``n_threads`` held to the limit of :func:`set_thread_limit`, if any."""
     if _thread_limit is None:

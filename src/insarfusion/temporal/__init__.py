@@ -16,10 +16,13 @@ Helpers: :func:`make_resampler` and :func:`resample_dataset` (a point dataset on
 epochs) in :mod:`.resampling`; :func:`score_resamplers` (held-out observed epochs, the same
 split for every method, through :func:`insarfusion.model_selection.cross_val_score`),
 :func:`resamplers_to_score` and :func:`choose_resampler` (for ``method: auto``, the lowest mean
-held-out error over the datasets) in :mod:`.selection`.
+held-out error over the datasets) in :mod:`.selection`; the whole stage on every dataset of a
+run, datasets side by side in worker processes where the cores allow
+(:func:`resample_datasets`), in :mod:`.datasets`.
 """
 
 from ..parallel import POINT_CHUNK
+from .datasets import dataset_processes, resample_datasets, score_and_resample
 from .interpolators import LinearResampler, PchipResampler
 from .lstm import LSTMResampler
 from .lstm_network import LSTM_FEATURES
@@ -46,10 +49,13 @@ __all__ = [
     "LinearResampler",
     "PchipResampler",
     "choose_resampler",
+    "dataset_processes",
     "make_resampler",
     "mean_heldout_rmse",
     "resample_dataset",
+    "resample_datasets",
     "resamplers_to_score",
     "rezero_series",
+    "score_and_resample",
     "score_resamplers",
 ]
