@@ -6,8 +6,8 @@ For every scale ``K`` (default 1, 10, 100: about 1k, 10k and 100k points per sen
 memory is its own. The script reports, per case:
 
 * **wall time per stage** (the run's own ``timings_s``: load, project, epochs, temporal,
-  datum, spatial with each method, rereference, validate, products, report, total) and the
-  process's wall time including imports;
+  atmosphere, datum, spatial with each method, rereference, calibrate, products, validate,
+  report, total) and the process's wall time including imports;
 * **peak memory per stage** (MB of 10^6 bytes): the peak resident set size (RSS, all memory
   the process has in RAM, numpy's and torch's native buffers included) during that stage. Linux keeps the
   process's peak RSS in ``VmHWM`` of ``/proc/self/status``; writing ``5`` to
@@ -362,8 +362,8 @@ def run_case(case: Path, profile: str, work: Path, tag: str, compare: bool,
     return out
 
 
-STAGE_ORDER = ("load", "project", "epochs", "temporal", "datum", "spatial", "rereference",
-               "validate", "products", "report")
+STAGE_ORDER = ("load", "project", "epochs", "temporal", "atmosphere", "datum", "spatial",
+               "rereference", "calibrate", "products", "validate", "report")
 
 
 def _ratio(a, b) -> str:

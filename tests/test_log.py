@@ -170,3 +170,14 @@ def test_setup_logging_uses_the_bar_aware_handler():
         assert any(type(h) is log.ConsoleHandler for h in log.logger.handlers)
     finally:
         log.setup_logging()
+
+
+def test_a_worker_shows_progress_as_log_lines_only(monkeypatch):
+    from insarfusion import log
+
+    monkeypatch.setattr(log, "_log_lines_only", False)
+    monkeypatch.setattr(log.sys.stderr, "isatty", lambda: True, raising=False)
+    assert log.progress_mode(None) == "bar"
+    log.progress_as_log_lines()
+    assert log.progress_mode(None) == "log" and log.progress_mode(True) == "log"
+    assert log.progress_mode(False) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import sys
 
 
@@ -45,6 +46,9 @@ def _send_outcome(stream, kind, payload) -> None:
 
 def main() -> None:
     """Serve the one task of this worker."""
+    # Ctrl-C reaches the whole process group: the parent stops the run and its workers, and
+    # a worker's own KeyboardInterrupt would only print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with os.fdopen(int(sys.argv[1]), "wb") as stream:
         func, item, label, thread_limit = pickle.load(sys.stdin.buffer)
         from . import log, torchutil
