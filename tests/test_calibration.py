@@ -113,6 +113,22 @@ def test_calibrate_products_own_and_borrowed_with_a_logged_fallback(caplog):
         out["synergic"].velocity_std_raw.median())
 
 
+def test_a_held_out_method_without_a_std_of_its_own_borrows_one():
+    """The CNN with ``mc_samples: 0``, scored on held-out blocks: NaN std, no residual std."""
+    rng = np.random.default_rng(5)
+    ramp = np.linspace(0, 1, EPOCHS.size)
+    stds = {"kriging": epoch_cube(0.5 * ramp), "synergic": epoch_cube(np.full(EPOCHS.size, np.nan))}
+    velocity = {"kriging": np.zeros((4, 5)), "synergic": np.full((4, 5), 0.1)}
+    out = calibration.calibrate_products(
+        stds, {"kriging": _residuals(rng), "synergic": _residuals(rng, with_std=False)},
+        EPOCHS, velocity.get)
+    assert out["synergic"].summary["source"].startswith("borrowed: calibrated spatial std of "
+                                                        "kriging")
+    assert np.isfinite(out["synergic"].std.isel(time=slice(1, None))).all()
+    assert float(out["synergic"].std.isel(time=-1).median()) == pytest.approx(
+        float(out["kriging"].std.isel(time=-1).median()))
+
+
 def test_nothing_held_out_keeps_the_raw_std_and_says_so(caplog):
     stds = {"synergic": epoch_cube(np.linspace(0, 1, EPOCHS.size))}
     with caplog.at_level(logging.WARNING, logger="insarfusion"):

@@ -137,3 +137,19 @@ def test_cross_val_score_keeps_held_out_residuals_and_std(points):
     idw = cross_val_score(IDWInterpolator(), (x, y), data, cv, keep_residuals=True)
     assert idw.residuals.std is None                                # no std of its own
     assert cross_val_score(IDWInterpolator(), (x, y), data, cv).residuals is None
+
+
+def test_an_all_nan_std_is_no_std(points):
+    """A method whose std is NaN everywhere (the CNN without MC passes) gives no residual std."""
+    from insarfusion.spatial import KrigingInterpolator
+
+    class NoOwnStd(KrigingInterpolator):
+        def predict(self, coordinates, return_std=False):
+            values, std = super().predict(coordinates, return_std=True)
+            return (values, np.full_like(std, np.nan)) if return_std else values
+
+    x, y, data = points
+    cv = BlockKFold(block_size=200.0, n_splits=3, seed=0)
+    result = cross_val_score(NoOwnStd(k=8), (x, y), data, cv, keep_residuals=True)
+    assert result.residuals.std is None
+    assert np.isfinite(result.residuals.residual).any()

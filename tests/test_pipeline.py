@@ -325,6 +325,7 @@ def test_same_seed_gives_identical_products(case):
     cfg.temporal.method = "lstm"
     cfg.validation.holdout_folds = 2
     cfg.validation.holdout_methods = ["kriging"]
+    cfg.spatial.cnn.mc_samples = 0  # the default: no std of the CNN's own
     outs = [case / f"out_seed_{k}" for k in range(2)]
     for out in outs:
         P.run(cfg, out, report=False)
@@ -336,6 +337,9 @@ def test_same_seed_gives_identical_products(case):
             xr.open_dataset(outs[1] / "displacement.nc") as b:
         for var in a.data_vars:
             np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=var)
+        # the calibrated std is borrowed from kriging; no all-NaN raw std is written
+        assert "displacement_std_raw" not in a and "velocity_std_raw" not in a
+        assert np.isfinite(a["displacement_std"].isel(time=-1)).any()
     first, second = (json.loads((out / "validation.json").read_text()) for out in outs)
     first.pop("timings_s"), second.pop("timings_s")
     assert first == second

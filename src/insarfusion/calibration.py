@@ -421,7 +421,8 @@ def calibrate_std(std_raw, calibrator, source, spatial=None, stations_xy=None,
         As in :func:`common_mode_std`.
     valid : xarray.DataArray, optional
         Where the product has values (time, y, x); the calibrated std is NaN elsewhere
-        (default: where the raw std is finite).
+        (default: where the raw std is finite, or for a method without a std of its own, a
+        NaN raw std, where the donor's ``spatial`` std is).
 
     Returns
     -------
@@ -436,7 +437,9 @@ def calibrate_std(std_raw, calibrator, source, spatial=None, stations_xy=None,
         return Calibrated(std_raw, v_raw, std_raw, v_raw, summary)
     if spatial is None:
         spatial = calibrator.spatial_std(std_raw)
-    spatial = spatial.where(np.isfinite(std_raw) if valid is None else valid)
+    if valid is None:
+        valid = np.isfinite(std_raw if bool(std_raw.notnull().any()) else spatial)
+    spatial = spatial.where(valid)
     cm = common_mode_std(spatial, stations_xy, tie_sigma)
     cm_da = xr.DataArray(cm, dims="time", coords={"time": std_raw["time"]})
     total = np.sqrt(spatial**2 + cm_da**2).transpose("time", "y", "x")

@@ -334,5 +334,7 @@ def _held_out(kept, values) -> HeldOutResiduals:
     residual = np.concatenate([np.reshape(k[1], (k[0].size, -1)) for k in kept])
     std = (None if any(k[2] is None for k in kept)
            else np.concatenate([np.reshape(k[2], (k[0].size, -1)) for k in kept]))
+    if std is not None and not np.isfinite(std).any():
+        std = None  # a method that gives no std (the CNN without MC-dropout passes)
     return HeldOutResiduals(index=index, residual=residual.reshape(shape),
                             std=None if std is None else std.reshape(shape))

@@ -118,7 +118,7 @@ def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,
         ``{method: insarfusion.calibration.Calibrated}``: the products' std, calibrated and
         raw; adds the share of cells within 1σ and 2σ of the truth
         (:func:`truth_coverage`, displacement and velocity; ``raw_``
-        for the raw std).
+        for the raw std, where the method has one).
 
     Returns
     -------
@@ -139,6 +139,8 @@ def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,
         v_err = None if aligned[1] is None else velocity(name).values - aligned[1]
         for prefix, std, v_std in (("", cal.std, cal.velocity_std),
                                    ("raw_", cal.std_raw, cal.velocity_std_raw)):
+            if prefix and not bool(std.notnull().any()):
+                continue  # the method has no std of its own (the CNN, mc_samples 0)
             out[name].update(truth_coverage(products[name], std, aligned[0], v_err,
                                             np.asarray(v_std), prefix=prefix))
     return out

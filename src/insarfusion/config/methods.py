@@ -72,7 +72,8 @@ class CNNConfig(_Strict):
     patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
     patch_size: int = Field(64, ge=8, description="patch side, cells (a multiple of 4)")
     n_patches: int = Field(320, ge=10, description="training patches, split 80/10/10")
-    mc_samples: int = Field(8, ge=0, description="MC-dropout passes for the uncertainty")
+    mc_samples: int = Field(0, ge=0, description="MC-dropout passes for the network's own "
+                            "std (displacement_std_raw); 0: deterministic passes, no own std")
     n_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: the "
                                   "cores available to the run, at most 4")
     precision: Literal["auto", "bf16", "fp32"] = Field(
