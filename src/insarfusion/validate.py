@@ -548,7 +548,7 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         scoring = None if epochs is None else _velocity_scoring(epochs, errors)
         result = cross_val_score(estimator, (x, y), data, BlockKFold(block, folds, seed),
                                  scoring=scoring, groups=groups, progress=None,
-                                 keep_residuals=keep_residuals)
+                                 keep_residuals=keep_residuals, keep_fitted=False)
         name = "synergic" if method == main else method
         if result.residuals is not None:
             residuals[name] = result.residuals

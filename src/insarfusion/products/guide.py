@@ -17,7 +17,7 @@ PRODUCT_GUIDE = (
     ("displacement.nc", "fused LOS displacement (time, y, x), mm; displacement_std and "
      "velocity_std calibrated on held-out data (spatial part and the datum's common mode; "
      "the velocity's from held-out residual series), the method's own std kept as "
-     "displacement_std_raw and velocity_std_raw", _CUBE),
+     "displacement_std_raw and velocity_std_raw where it has one", _CUBE),
     ("displacement_*.nc", "each baseline's displacement, same grid and reference (and its "
      "calibrated and raw std where the method has one)", _CUBE),
     ("velocity.tif", "mean LOS velocity, mm/yr (Cloud-Optimized GeoTIFF)", _TIF),

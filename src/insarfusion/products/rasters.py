@@ -46,11 +46,19 @@ def velocity_map(cube) -> xr.DataArray:
 def _per_cell(func, cube) -> np.ndarray:
     """``func`` of every cell's series (time on the last axis) as a ``(y, x)`` array.
 
-    A Dask-backed cube is computed block by block.
+    The cube is read and computed a block of rows at a time, about
+    :data:`insarfusion.parallel.CELL_CHUNK` cells each, so ``func``'s temporaries stay the
+    size of a block (whole Dask chunks of a 742 × 742 × 113 cube, two at a time, took
+    gigabytes).
     """
-    return np.asarray(xr.apply_ufunc(func, cube, input_core_dims=[["time"]],
-                                     dask="parallelized", output_dtypes=[float])
-                      .transpose("y", "x").values, dtype=float)
+    from ..cubes import blocks
+    from ..parallel import CELL_CHUNK
+
+    cube = cube.transpose("time", "y", "x")
+    out = np.empty((cube.sizes["y"], cube.sizes["x"]))
+    for rows, values in blocks(cube, rows=max(1, CELL_CHUNK // max(cube.sizes["x"], 1))):
+        out[rows] = func(np.moveaxis(values, 0, -1))
+    return out
 
 
 def velocity_std_map(std_cube) -> xr.DataArray:
