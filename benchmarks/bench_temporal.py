@@ -11,7 +11,8 @@ noise-free truth there.
 Run: ``python benchmarks/bench_temporal.py [--n-series 100000] [--threads 2]``.
 
 With ``--case CONFIG`` it times instead the temporal stage of a case (load, projection and
-common epochs first, untimed), with the demo's training budgets unless ``--full`` and the
+common epochs first, untimed), with 15 LSTM epochs (``bench_scale.QUICK_TRAINING``) unless
+``--full`` (the configuration's) and the
 ``--set KEY=VALUE`` settings: wall and CPU seconds, torch's threads, the load average and
 each dataset's held-out (and truth) scores, for the timings under load in
 ``benchmarks/README.md``.
@@ -75,19 +76,19 @@ def time_case(config, full=False, overrides=()):
     """Wall and CPU seconds of the temporal stage of the case ``config``, and its scores.
 
     ``overrides``: ``KEY=VALUE`` strings (YAML values) set in the configuration after the
-    demo's budgets, e.g. ``temporal.lstm.bidirectional=false``.
+    quick budgets, e.g. ``temporal.lstm.bidirectional=false``.
     """
     import resource
 
     import yaml
+    from bench_scale import QUICK_TRAINING
 
     from insarfusion import pipeline
-    from insarfusion.cli import DEMO_TRAINING
     from insarfusion.config import apply_overrides, load_config
 
     cfg = load_config(config)
     if not full:
-        cfg = apply_overrides(cfg, {k: v for k, v in DEMO_TRAINING.items()
+        cfg = apply_overrides(cfg, {k: v for k, v in QUICK_TRAINING.items()
                                     if k.startswith("temporal.")})
     cfg = apply_overrides(cfg, {k: yaml.safe_load(v) for k, v in
                                 (item.split("=", 1) for item in overrides)})
