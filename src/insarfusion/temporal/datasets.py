@@ -74,6 +74,9 @@ def resample_datasets(datasets: dict, epochs, method="lstm", holdout_fraction=0.
                       params=None, truths=None):
     """Every dataset scored and resampled onto ``epochs`` with one chosen method.
 
+    With the Dask client of an enclosing :func:`insarfusion.parallel.execution` the datasets
+    run one after the other here and the chunks of their resampling on the cluster.
+
     Parameters
     ----------
     datasets : dict
@@ -91,9 +94,6 @@ def resample_datasets(datasets: dict, epochs, method="lstm", holdout_fraction=0.
         ``{method: {parameter: value}}`` for the estimators.
     truths : dict, optional
         ``{name: xarray.DataArray}``, true series on ``epochs`` of simulated datasets.
-
-    With the Dask client of an enclosing :func:`insarfusion.parallel.execution` the datasets
-    run one after the other here and the chunks of their resampling on the cluster.
 
     Returns
     -------
