@@ -106,3 +106,22 @@ def test_lstm_history_and_best_epoch():
     assert history["val_loss"][resampler.best_epoch_] == min(history["val_loss"])
     assert history["train_seconds"] > 0
     assert LSTMResampler().device == "auto"
+
+
+def test_lstm_runs_its_network_once_per_set_of_series(monkeypatch):
+    """Predicting the same series again (the held-out epochs, then the truth's dates) reuses
+    the estimates on the dates of the fit; new series (set_series) get their own."""
+    resampler = tiny_lstm()
+    days = irregular_days(12)
+    _, values = landslide_series(days, 10, seed=5)
+    resampler.fit(dates(days), values)
+    passes = []
+    network_pass = resampler._predict_queries
+    monkeypatch.setattr(resampler, "_predict_queries",
+                        lambda *a, **k: passes.append(1) or network_pass(*a, **k))
+    first = resampler.predict(dates(days[:3]))
+    np.testing.assert_array_equal(resampler.predict(dates(days[:3])), first)
+    assert passes == []
+    resampler.set_series(dates(days), values[:4])
+    assert passes == [1] and resampler.predict(dates(days[:3])).shape == (4, 3)
+    np.testing.assert_allclose(resampler.predict(dates(days[:3])), first[:4], rtol=1e-6)

@@ -143,6 +143,10 @@ class LSTMResampler(TemporalResampler):
     values_ : ndarray (n_series, n_time)
         The series resampled by :meth:`predict` (mm): those of the fit, or of
         :meth:`set_series`.
+    estimate_ : ndarray (n_series, n_time)
+        The network's estimates of ``values_`` on the dates of the fit (mm; NaN for series
+        with fewer than two valid observations), which :meth:`predict` interpolates: one
+        pass of the network per set of series, however many times they are predicted.
     """
 
     learned = True
@@ -299,6 +303,7 @@ class LSTMResampler(TemporalResampler):
                     "validation MSE %.3f (normalised), test RMSE %.2f mm", len(train), len(val),
                     len(test), len(self.history_["train_loss"]), self.best_epoch_ + 1, best_loss,
                     self.test_rmse_mm_)
+        self.estimate_ = self._on_own_dates()
         return self
 
     def _predict_queries(self, values, query_days, progress=False):
@@ -346,6 +351,7 @@ class LSTMResampler(TemporalResampler):
         if days.shape != self.days_.shape or (days != self.days_).any():
             raise ValueError("set_series needs the dates the LSTM was fitted on")
         self.values_ = _check_values(values, self.days_.size)
+        self.estimate_ = self._on_own_dates()
         return self
 
     def _on_own_dates(self):
@@ -362,11 +368,10 @@ class LSTMResampler(TemporalResampler):
         The network's estimates on the dates of the fit, interpolated linearly in time; beyond
         those dates, continued along each series' fitted line.
         """
-        self._check_fitted("network_")
+        self._check_fitted("estimate_")
         query = _days(time)
-        own = self._on_own_dates()
         dates = self.days_.astype("int64").astype("datetime64[D]")
-        inside = LinearResampler(outside="hold").fit(dates, own).predict(time)
+        inside = LinearResampler(outside="hold").fit(dates, self.estimate_).predict(time)
         beyond = query - np.clip(query, self.days_[0], self.days_[-1])
         if not beyond.any():
             return inside
