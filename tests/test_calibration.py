@@ -125,6 +125,7 @@ def test_a_held_out_method_without_a_std_of_its_own_borrows_one():
     assert out["synergic"].summary["source"].startswith("borrowed: calibrated spatial std of "
                                                         "kriging")
     assert np.isfinite(out["synergic"].std.isel(time=slice(1, None))).all()
+    assert not out["synergic"].own_std and out["kriging"].own_std
     assert float(out["synergic"].std.isel(time=-1).median()) == pytest.approx(
         float(out["kriging"].std.isel(time=-1).median()))
 

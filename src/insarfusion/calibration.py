@@ -389,6 +389,9 @@ class Calibrated:
     std_raw: xr.DataArray
     velocity_std_raw: xr.DataArray
     summary: dict
+    #: Whether the method has a std of its own (``std_raw`` finite somewhere; the CNN with
+    #: ``mc_samples: 0`` has none, and its products carry no raw std).
+    own_std: bool = True
 
     def attrs(self) -> dict:
         """The calibration as product metadata attributes."""
@@ -431,14 +434,16 @@ def calibrate_std(std_raw, calibrator, source, spatial=None, stations_xy=None,
     from .products import velocity_std_map
 
     std_raw = std_raw.transpose("time", "y", "x")
-    v_raw = velocity_std_map(std_raw)
+    own = bool(std_raw.notnull().any())
+    v_raw = (velocity_std_map(std_raw) if own
+             else xr.full_like(std_raw.isel(time=0, drop=True), np.nan).rename("velocity_std"))
     if calibrator is None:
         summary = {"method": "none", "source": source}
-        return Calibrated(std_raw, v_raw, std_raw, v_raw, summary)
+        return Calibrated(std_raw, v_raw, std_raw, v_raw, summary, own)
     if spatial is None:
         spatial = calibrator.spatial_std(std_raw)
     if valid is None:
-        valid = np.isfinite(std_raw if bool(std_raw.notnull().any()) else spatial)
+        valid = np.isfinite(std_raw if own else spatial)
     spatial = spatial.where(valid)
     cm = common_mode_std(spatial, stations_xy, tie_sigma)
     cm_da = xr.DataArray(cm, dims="time", coords={"time": std_raw["time"]})
@@ -465,7 +470,7 @@ def calibrate_std(std_raw, calibrator, source, spatial=None, stations_xy=None,
                "velocity_common_mode_std_mm_yr": rounded(v_cm),
                "heldout_displacement": calibrator.displacement_coverage_.as_dict(),
                "heldout_velocity": calibrator.velocity_coverage_.as_dict()}
-    return Calibrated(total, v_total, std_raw, v_raw, summary)
+    return Calibrated(total, v_total, std_raw, v_raw, summary, own)
 
 
 def _closest(name, candidates, velocities) -> str | None:

@@ -139,7 +139,7 @@ def truth_section(products: dict, truth: xr.Dataset, velocity, store=None,
         v_err = None if aligned[1] is None else velocity(name).values - aligned[1]
         for prefix, std, v_std in (("", cal.std, cal.velocity_std),
                                    ("raw_", cal.std_raw, cal.velocity_std_raw)):
-            if prefix and not bool(std.notnull().any()):
+            if prefix and not cal.own_std:
                 continue  # the method has no std of its own (the CNN, mc_samples 0)
             out[name].update(truth_coverage(products[name], std, aligned[0], v_err,
                                             np.asarray(v_std), prefix=prefix))

@@ -117,7 +117,7 @@ def _write_cube(path, name, cubes, stds, calibrated, crs, meta):
                                "velocity, calibrated on held-out residual series"),
         "velocity_std_raw": _named(cal.velocity_std_raw, "mm/yr", "white-noise slope std of "
                                    "the raw std (a lower bound)")}
-    if not bool(cal.std_raw.notnull().any()):  # no std of its own (the CNN, mc_samples 0)
+    if not cal.own_std:  # the CNN with mc_samples 0
         del variables["displacement_std_raw"], variables["velocity_std_raw"]
     return write_displacement_nc(path, cubes[name], crs, std=std,
                                  attrs={**meta, **cal.attrs()}, variables=variables)
