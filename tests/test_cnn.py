@@ -215,11 +215,11 @@ def test_patches_are_drawn_where_data_exist_and_an_epoch_scales_with_them():
 
 def test_cpu_dropout_rate_scale_and_layout():
     """The CPU dropout drops the share asked for, keeps the mean and the channels-last layout."""
-    from insarfusion.cnn.network import dropout_cpu
+    from insarfusion.cnn.network import relu_dropout_cpu
 
     torch.manual_seed(0)
     x = torch.ones(4, 8, 16, 16).contiguous(memory_format=torch.channels_last)
-    y = dropout_cpu(torch, x, 0.1)
+    y = relu_dropout_cpu(torch, x, 0.1)
     dropped = float((y == 0).float().mean())
     assert abs(dropped - 0.1) < 0.01
     assert abs(float(y.mean()) - 1.0) < 0.02
@@ -227,4 +227,22 @@ def test_cpu_dropout_rate_scale_and_layout():
     assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.9)
     assert y.is_contiguous(memory_format=torch.channels_last)
     torch.manual_seed(0)
-    assert torch.equal(dropout_cpu(torch, x, 0.1), y)            # from torch's seeded generator
+    assert torch.equal(relu_dropout_cpu(torch, x, 0.1), y)       # from torch's seeded generator
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cpu_relu_dropout_is_relu_then_dropout(dtype):
+    """One product with a mask gives ReLU's values and gradient, then the mask and the scale."""
+    from insarfusion.cnn.network import dropout_keep, relu_dropout_cpu
+
+    x = torch.randn(2, 6, 8, 8, dtype=getattr(torch, dtype)).requires_grad_()
+    torch.manual_seed(3)
+    fused = relu_dropout_cpu(torch, x, 0.2)
+    (grad_fused,) = torch.autograd.grad((fused * torch.arange(fused.numel()).view_as(fused)).sum(), x)
+    torch.manual_seed(3)
+    keep = dropout_keep(torch, x, 0.2)
+    plain = torch.relu(x) * keep * (1.0 / 0.8)
+    (grad_plain,) = torch.autograd.grad((plain * torch.arange(plain.numel()).view_as(plain)).sum(), x)
+    assert fused.dtype == x.dtype
+    assert torch.equal(fused, plain)
+    assert torch.equal(grad_fused, grad_plain)
