@@ -55,6 +55,27 @@ def test_block_kfold_holds_out_whole_blocks_once(points):
         list(BlockKFold(200.0, n_splits=1).split((x, y)))
 
 
+def test_block_kfold_only_yields_the_folds_asked_for_of_the_same_split(points):
+    x, y, _ = points
+    every = list(BlockKFold(200.0, n_splits=4, seed=1).split((x, y)))
+    some = list(BlockKFold(200.0, n_splits=4, seed=1, only=[0, 2]).split((x, y)))
+    assert len(some) == 2
+    for (train, test), fold in zip(some, (0, 2), strict=True):
+        np.testing.assert_array_equal(test, every[fold][1])
+        np.testing.assert_array_equal(train, every[fold][0])
+
+
+def test_scores_over_some_folds_pool_like_those_folds_alone(points):
+    x, y, data = points
+    result = cross_val_score(IDWInterpolator(k=5), (x, y), data, BlockKFold(150.0, 5, seed=2))
+    assert result.rmse_over(range(5)) == pytest.approx(result.rmse, rel=1e-12)
+    alone = cross_val_score(IDWInterpolator(k=5), (x, y), data,
+                            BlockKFold(150.0, 5, seed=2, only=[0, 1]))
+    assert result.rmse_over([0, 1]) == pytest.approx(alone.rmse, rel=1e-12)
+    assert result.fold_n[:2] == alone.fold_n and sum(result.fold_n) == result.n_predicted
+    assert np.isnan(result.rmse_over([]))
+
+
 def test_epoch_holdout_keeps_the_ends(series):
     time, _ = series
     for seed in range(20):

@@ -183,3 +183,22 @@ def test_the_reading_says_when_the_fused_product_is_not_the_best():
                and "kriging" in line for line in lines)
     truth["synergic"]["field_pattern_rmse_mm"] = 2.5
     assert not any("not the best" in line for line in reading({"truth": truth}))
+
+
+def test_a_method_held_out_on_fewer_folds_is_compared_on_those():
+    from insarfusion.report import reading
+    from insarfusion.report.tables import holdout_table
+
+    block = {"coverage": 1.0, "block_m": 185.0, "folds": 5}
+    holdout = {"kriging": {"rmse_mm": 4.4, **block}, "linear": {"rmse_mm": 4.1, **block},
+               "synergic": {"rmse_mm": 4.3, **block, "folds_scored": 1,
+                            "same_folds_rmse_mm": {"kriging": 4.5, "linear": 4.2}}}
+    table = holdout_table({"holdout_blocks": holdout})
+    assert "same_folds_rmse_mm" not in table.columns
+    assert table["rmse_on_synergic_folds_mm"].to_dict() == {"kriging": 4.5, "linear": 4.2,
+                                                             "synergic": 4.3}
+    lines = reading({"holdout_blocks": holdout})
+    assert lines[0].startswith("On input points held out in spatial blocks, linear predicts "
+                               "best (4.10 mm)") and "synergic" not in lines[0]
+    assert lines[1] == ("synergic was retrained on 1 of the 5 folds; on those, linear predicts "
+                        "best (4.20 mm); linear 4.20, synergic 4.30, kriging 4.50")

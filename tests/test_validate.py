@@ -165,3 +165,28 @@ def test_a_dataset_is_not_scored_where_it_has_no_point_and_improvements_use_its_
     assert improvement_stations(methods) == {"synergic_vs_S1A": ["A"]}
     # scored over B too, where S1A has no point, the product would look 261 % worse
     assert improvements(methods)["synergic_vs_S1A"] == pytest.approx(-260.6, abs=0.5)
+
+
+def test_a_learned_method_is_held_out_on_fewer_folds_beside_the_others_on_those():
+    """The CNN is retrained on ``learned_folds`` folds; the others are reported there too."""
+    from insarfusion.model_selection import BlockKFold, cross_val_score
+    from insarfusion.spatial import IDWInterpolator
+    from insarfusion.validate import holdout_blocks
+
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0, 1200, 400), rng.uniform(0, 900, 400)
+    data = np.sin(x / 300.0)[:, None] * np.arange(1, 4) + 0.1 * rng.normal(size=(400, 3))
+    groups = np.where(rng.random(400) < 0.5, "A", "B")
+    cnn = {"cell_size_m": 60.0, "epochs": 1, "n_patches": 20, "patch_size": 16,
+           "tile_size": 32, "progress": False}
+    scores = holdout_blocks(x, y, data, groups, ["cnn", "idw"], {"cnn": cnn, "idw": {}},
+                            main="cnn", folds=4, block_m=300.0, seed=1, learned_folds=1)
+    synergic, idw = scores["synergic"], scores["idw"]
+    assert synergic["folds_scored"] == 1 and "folds_scored" not in idw
+    assert np.isfinite(synergic["rmse_mm"]) and synergic["coverage"] == 1.0
+    alone = cross_val_score(IDWInterpolator(), (x, y), data,
+                            BlockKFold(300.0, 4, seed=1, only=[0])).rmse
+    assert synergic["same_folds_rmse_mm"] == {"idw": pytest.approx(alone, abs=1e-3)}
+    every = holdout_blocks(x, y, data, groups, ["idw"], {"idw": {}}, main="cnn", folds=4,
+                           block_m=300.0, seed=1)
+    assert every["idw"] == idw

@@ -551,8 +551,12 @@ def calibrate_products(stds: dict, residuals: dict, epochs, velocities, *, noise
                            "(validation.holdout_folds); its raw std is written", name)
             out[name] = calibrate_std(std, None, "none: nothing held out")
             continue
-        logger.warning("%s was not scored on held-out blocks (validation.holdout_methods): its "
-                       "std is the %s", name, source.removeprefix("borrowed: "))
+        if name in residuals:
+            logger.info("%s has no std of its own: its std is the %s", name,
+                        source.removeprefix("borrowed: "))
+        else:
+            logger.warning("%s was not scored on held-out blocks (validation.holdout_methods): "
+                           "its std is the %s", name, source.removeprefix("borrowed: "))
         out[name] = calibrate_std(std, fitted[donor], source, spatial=spatial, **kwargs)
     for name, cal in out.items():
         s = cal.summary

@@ -14,8 +14,9 @@ In the style of scikit-learn and verde's ``BaseGridder``:
 The LSTM, the CNN and every baseline follow it, so every comparison and cross-validation runs
 through the same code path, and no caller needs to inspect an estimator's signature. What an
 estimator can do beyond the protocol is declared by class attributes, not discovered:
-``learned`` (a resampler that learns across series), ``provides_std`` (a spatial interpolator
-whose ``predict(..., return_std=True)`` gives a standard deviation).
+``learned`` (a resampler that learns across series; a spatial interpolator that trains a
+network, with ``best_epoch_`` once fitted), ``provides_std`` (a spatial interpolator whose
+``predict(..., return_std=True)`` gives a standard deviation).
 """
 
 from __future__ import annotations
@@ -105,11 +106,15 @@ class SpatialInterpolator(BaseEstimator):
     ``provides_std`` is True for methods with a standard deviation of their own (kriging's
     variance, the CNN's MC-dropout spread). ``parallel_predict`` is False for methods whose
     prediction only samples a field already computed by ``fit`` (the CNN), for which sending
-    the fitted estimator to Dask workers would cost more than sampling here.
+    the fitted estimator to Dask workers would cost more than sampling here. ``learned`` is
+    True for methods that train a network in ``fit`` (the CNN; fitted, they have
+    ``best_epoch_``, the 0-based epoch whose weights were kept), which held-out validation
+    retrains on fewer folds (:func:`insarfusion.validate.holdout_blocks`).
     """
 
     provides_std = False
     parallel_predict = True
+    learned = False
 
     def fit(self, coordinates, data, groups=None):  # pragma: no cover - interface
         """Learn from the values at the points.

@@ -103,12 +103,16 @@ class BlockKFold:
         Number of folds (at least 2).
     seed : int
         Seed of the assignment of blocks to folds.
+    only : sequence of int, optional
+        Yield only these folds (0..n_splits-1), e.g. to retrain a costly method on one fold
+        of the same split as the others; default all.
     """
 
-    def __init__(self, block_size, n_splits=5, seed=0):
+    def __init__(self, block_size, n_splits=5, seed=0, only=None):
         self.block_size = block_size
         self.n_splits = n_splits
         self.seed = seed
+        self.only = only
 
     def split(self, coordinates):
         """Yield ``(train, test)`` point indices of each fold that holds points.
@@ -123,7 +127,8 @@ class BlockKFold:
         x, y = (np.asarray(c, dtype=float).ravel() for c in coordinates)
         folds = spatial_blocks(x, y, self.block_size, n_folds=int(self.n_splits), seed=self.seed)
         for fold in np.unique(folds):
-            yield np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+            if self.only is None or fold in self.only:
+                yield np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
 
 
 class EpochHoldout:
@@ -167,6 +172,9 @@ class CVResult:
         Held-out values scored.
     fold_scores : list of float
         ``scoring`` of each fold (its RMSE by default).
+    fold_rmse, fold_n : list
+        RMSE and number of values scored of each fold, so that scores over a subset of the
+        folds can be pooled (:meth:`rmse_over`).
     fitted : list
         The estimator fitted on each fold's training part (empty with ``keep_fitted=False``).
     residuals : HeldOutResiduals or None
@@ -178,8 +186,16 @@ class CVResult:
     coverage: float
     n_predicted: int
     fold_scores: list = field(default_factory=list)
+    fold_rmse: list = field(default_factory=list)
+    fold_n: list = field(default_factory=list)
     fitted: list = field(default_factory=list)
     residuals: HeldOutResiduals | None = None
+
+    def rmse_over(self, folds) -> float:
+        """RMSE pooled over the folds at positions ``folds`` of ``fold_rmse`` (NaN if none)."""
+        n = sum(self.fold_n[i] for i in folds)
+        squares = sum(self.fold_rmse[i] ** 2 * self.fold_n[i] for i in folds if self.fold_n[i])
+        return float(np.sqrt(squares / n)) if n else np.nan
 
 
 @dataclass
@@ -243,10 +259,11 @@ def _spatial_fold(model, coordinates, values, groups, train, test, pooled, scori
         squares, n = squares + s, n + k
         if scoring is not None:
             parts.append((values[held], predicted))
+    own = pooled.rmse(squares, n)
     if scoring is None:
-        return pooled.rmse(squares, n)
+        return own, own, n
     return float(scoring(np.concatenate([p[0] for p in parts]),
-                         np.concatenate([p[1] for p in parts])))
+                         np.concatenate([p[1] for p in parts]))), own, n
 
 
 def _temporal_fold(model, time, values, train, test, pooled, scoring):
@@ -257,9 +274,10 @@ def _temporal_fold(model, time, values, train, test, pooled, scoring):
     model.fit(time, visible)
     predicted = model.predict(time[test])
     squares, n = pooled.add(predicted, values[:, test])
+    own = pooled.rmse(squares, n)
     if scoring is None:
-        return pooled.rmse(squares, n)
-    return float(scoring(values[:, test], predicted))
+        return own, own, n
+    return float(scoring(values[:, test], predicted)), own, n
 
 
 def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
@@ -317,11 +335,13 @@ def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
                                     total=len(splits), unit="fold", progress=progress):
         model = clone(estimator)
         if isinstance(estimator, SpatialInterpolator):
-            score = _spatial_fold(model, coords, values, labels, train, test, pooled, scoring,
-                                  kept)
+            score, own, n = _spatial_fold(model, coords, values, labels, train, test, pooled,
+                                          scoring, kept)
         else:
-            score = _temporal_fold(model, coords, values, train, test, pooled, scoring)
+            score, own, n = _temporal_fold(model, coords, values, train, test, pooled, scoring)
         result.fold_scores.append(score)
+        result.fold_rmse.append(own)
+        result.fold_n.append(n)
         if keep_fitted:
             result.fitted.append(model)
     if kept:

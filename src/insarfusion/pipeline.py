@@ -63,6 +63,7 @@ class RunState:
     gnss_series: np.ndarray | None = None             # (station, epoch) mm, primary LOS
     truth: xr.Dataset | None = None
     timings: dict = field(default_factory=dict)
+    trained_epochs: dict = field(default_factory=dict)  # learned method -> epochs it kept
     out: Path | None = None                           # the staging folder being written
     report: bool = True
     _velocities: dict = field(default_factory=dict, repr=False)
@@ -190,6 +191,8 @@ def run_spatial(state: RunState) -> None:
         estimator = spatial.make_interpolator(method, cfg.estimator_params(method, cell),
                                               seed=state.cfg.seed)
         estimator.fit((x, y), data, groups=groups)
+        if estimator.learned and estimator.best_epoch_ >= 0:
+            state.trained_epochs[method] = estimator.best_epoch_ + 1
         store = parallel.scratch_file(f"{name}.nc")
         state.products[name], state.product_std[name] = spatial.grid(
             estimator, state.grid, time=times, mask=mask, client=parallel.current_client(),
@@ -250,12 +253,20 @@ def run_calibrate(state: RunState) -> None:
     """
     cfg = state.cfg
     x, y, data, groups = state.all_points()
+    params = {m: cfg.spatial.estimator_params(m) for m in cfg.spatial.methods()}
+    for method, epochs in state.trained_epochs.items():
+        # a fold's network trains as many epochs as the product's was kept at, without the
+        # wait for early stopping
+        params[method] = {**params[method], "epochs": epochs, "patience": epochs}
     scores, residuals = validate.holdout_blocks(
-        x, y, data, groups, cfg.validation.methods_for(cfg.spatial),
-        {m: cfg.spatial.estimator_params(m) for m in cfg.spatial.methods()},
+        x, y, data, groups, cfg.validation.methods_for(cfg.spatial), params,
         main=cfg.spatial.method, folds=cfg.validation.holdout_folds,
         block_m=cfg.validation.holdout_block_m, seed=cfg.seed, epochs=state.epochs,
-        keep_residuals=True)
+        keep_residuals=True, learned_folds=cfg.validation.learned_folds)
+    for method, epochs in state.trained_epochs.items():
+        name = "synergic" if method == cfg.spatial.method else method
+        if name in scores:
+            scores[name]["epochs"] = epochs
     if scores:
         state.validation["holdout_blocks"] = scores
     if not any(std is not None for std in state.product_std.values()):

@@ -491,12 +491,15 @@ class StationValidation:
 
 
 def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=None,
-                   seed=0, epochs=None, keep_residuals=False):
+                   seed=0, epochs=None, keep_residuals=False, learned_folds=None):
     """Each method's RMSE (mm) on input points it never saw, held out in spatial blocks.
 
     Every method, the CNN included, goes through
     :func:`insarfusion.model_selection.cross_val_score` with the same
-    :class:`~insarfusion.model_selection.BlockKFold` split.
+    :class:`~insarfusion.model_selection.BlockKFold` split. A method that trains a model
+    (``learned``, the CNN) may be retrained on the first ``learned_folds`` folds only; its
+    entry then also gives every other method's RMSE on those folds, the like-for-like
+    comparison.
 
     Parameters
     ----------
@@ -525,6 +528,9 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         Also return every method's held-out residuals and own std
         (:class:`~insarfusion.model_selection.HeldOutResiduals`), which calibrate the std of
         the products (:mod:`insarfusion.calibration`).
+    learned_folds : int, optional
+        Folds a learned method is retrained and scored on (default all): each is a whole
+        training.
 
     Returns
     -------
@@ -532,8 +538,10 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         ``{method: {"rmse_mm", "coverage", "block_m", "folds"}}`` over every held-out point and
         epoch (beyond the paper: what a user gets away from data); with ``epochs`` also
         ``velocity_rmse_mm_yr``, the RMSE over the held-out points of the predicted minus the
-        observed velocity. With ``keep_residuals``, the pair
-        ``(scores, {method: HeldOutResiduals})``, methods named as in the scores.
+        observed velocity. A method scored on fewer folds has ``folds_scored`` and
+        ``same_folds_rmse_mm``, ``{other method: RMSE on those folds}``. With
+        ``keep_residuals``, the pair ``(scores, {method: HeldOutResiduals})``, methods named
+        as in the scores.
     """
     from .model_selection import BlockKFold, cross_val_score
     from .spatial import make_interpolator
@@ -541,24 +549,35 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
     if folds < 2:
         return ({}, {}) if keep_residuals else {}
     block = block_m or max(np.ptp(x), np.ptp(y)) / 8.0
-    out, residuals = {}, {}
+    out, residuals, results, fewer = {}, {}, {}, {}
     for method in methods:
         estimator = make_interpolator(method, params.get(method), seed=seed)
         errors: list = []
         scoring = None if epochs is None else _velocity_scoring(epochs, errors)
-        result = cross_val_score(estimator, (x, y), data, BlockKFold(block, folds, seed),
-                                 scoring=scoring, groups=groups, progress=None,
-                                 keep_residuals=keep_residuals, keep_fitted=False)
+        scored = folds
+        if estimator.learned and learned_folds is not None and learned_folds < folds:
+            scored = max(1, learned_folds)
+        cv = BlockKFold(block, folds, seed, only=None if scored == folds else range(scored))
+        result = cross_val_score(estimator, (x, y), data, cv, scoring=scoring, groups=groups,
+                                 progress=None, keep_residuals=keep_residuals,
+                                 keep_fitted=False)
         name = "synergic" if method == main else method
+        results[name] = result
         if result.residuals is not None:
             residuals[name] = result.residuals
         out[name] = {"rmse_mm": rounded(result.rmse), "coverage": rounded(result.coverage),
                      "block_m": rounded(block, 1), "folds": folds}
+        if scored < folds:
+            out[name]["folds_scored"] = fewer[name] = scored
         if errors:
             out[name]["velocity_rmse_mm_yr"] = rounded(rmse(np.concatenate(errors)))
-        logger.info("held-out blocks (%.0f m, %d folds): %s RMSE %.2f mm, %.0f %% of the "
-                    "held-out values predicted", block, folds, name, result.rmse,
+        logger.info("held-out blocks (%.0f m, %d of %d folds): %s RMSE %.2f mm, %.0f %% of "
+                    "the held-out values predicted", block, scored, folds, name, result.rmse,
                     100 * result.coverage)
+    for name, scored in fewer.items():
+        out[name]["same_folds_rmse_mm"] = {
+            other: rounded(result.rmse_over(range(scored)))
+            for other, result in results.items() if other not in fewer}
     return (out, residuals) if keep_residuals else out
 
 

@@ -118,6 +118,7 @@ class CNNFusion(SpatialInterpolator):
 
     provides_std = True
     parallel_predict = False
+    learned = True
 
     def __init__(self, cell_size_m=DEFAULT_CELL_SIZE, conv_layers=3, filters=64, kernel_size=5,
                  dropout=0.1, learning_rate=3e-3, batch_size=32, epochs=100, patience=10,

@@ -216,8 +216,12 @@ class ValidationConfig(_Strict):
     holdout_block_m: float | None = Field(None, gt=0, description="block side, metres; "
                                           "default an eighth of the data extent")
     holdout_methods: list[Literal["cnn", "nearest", "idw", "kriging", "linear"]] | None = Field(
-        None, description="methods scored on held-out blocks; default the classic ones and "
-        "the main method unless it is the CNN (each fold retrains it)")
+        None, description="methods scored on held-out blocks; default the main method and "
+        "the baselines")
+    learned_folds: int = Field(1, ge=0, description="folds of the same split on which the "
+                               "CNN is retrained and scored (each a whole training; the "
+                               "others' scores on these folds are reported beside its own); "
+                               "0 leaves it out, holdout_folds scores it on all")
 
     @field_validator("holdout_folds")
     @classmethod
@@ -229,13 +233,12 @@ class ValidationConfig(_Strict):
     def methods_for(self, spatial: SpatialConfig) -> list[str]:
         """The spatial methods scored on held-out blocks.
 
-        ``holdout_methods`` when given; by default the fusion method and the baselines,
-        without the CNN (each of its folds retrains the network).
+        ``holdout_methods`` when given, else the fusion method and the baselines; the CNN
+        only with ``learned_folds`` above 0 (it is scored on that many folds).
         """
-        if self.holdout_methods is not None:
-            return list(self.holdout_methods)
-        main = [] if spatial.method == "cnn" else [spatial.method]
-        return list(dict.fromkeys(main + list(spatial.baselines)))
+        methods = (list(self.holdout_methods) if self.holdout_methods is not None
+                   else [spatial.method, *spatial.baselines])
+        return [m for m in dict.fromkeys(methods) if m != "cnn" or self.learned_folds > 0]
 
 
 def _projected_crs(v):

@@ -87,14 +87,29 @@ def reading(validation: dict) -> list[str]:
                 lines.append(f"The synergic product is not the best here: its pattern error "
                              f"({pattern['synergic']:.2f} mm) is above {best}'s on the same "
                              f"inputs.")
-    held = _scores(validation.get("holdout_blocks", {}), "rmse_mm")
-    if held:
-        best = min(held, key=held.get)
-        lines.append(f"On input points held out in spatial blocks, {best} predicts best "
-                     f"({held[best]:.2f} mm); " + _ranking(held))
+    lines += _holdout_lines(validation.get("holdout_blocks", {}))
     if validation.get("temporal_method"):
         lines.append(f"Temporal resampling used: {validation['temporal_method']}.")
     return lines + error_model_lines(validation)
+
+
+def _holdout_lines(holdout: dict) -> list[str]:
+    """The held-out-block ranking; a method scored on fewer folds ranked on those folds."""
+    fewer = {m: s for m, s in holdout.items() if s.get("same_folds_rmse_mm") is not None}
+    full = _scores({m: s for m, s in holdout.items() if m not in fewer}, "rmse_mm")
+    lines = []
+    if full:
+        best = min(full, key=full.get)
+        lines.append(f"On input points held out in spatial blocks, {best} predicts best "
+                     f"({full[best]:.2f} mm); " + _ranking(full))
+    for name, scores in fewer.items():
+        same = {**scores["same_folds_rmse_mm"], name: scores["rmse_mm"]}
+        same = {m: v for m, v in same.items() if v is not None}
+        best = min(same, key=same.get)
+        lines.append(f"{name} was retrained on {scores['folds_scored']} of the "
+                     f"{scores['folds']} folds; on those, {best} predicts best "
+                     f"({same[best]:.2f} mm); " + _ranking(same))
+    return lines
 
 
 def error_model_lines(validation: dict) -> list[str]:

@@ -226,7 +226,8 @@ def human_header(key) -> str:
 
 def _is_count(column) -> bool:
     name = str(column)
-    return name.startswith("n_") or name in ("folds", "count", "cells", "points", "epochs")
+    return name.startswith("n_") or name in ("folds", "folds_scored", "count", "cells",
+                                             "points", "epochs")
 
 
 def _cell(value, count: bool) -> str:
@@ -270,6 +271,28 @@ def station_coverage(validation: dict) -> pd.DataFrame | None:
     return pd.DataFrame(columns, index=pd.Index(stations, name="station"))
 
 
+def holdout_table(validation: dict) -> pd.DataFrame | None:
+    """The held-out-block scores, a row per method; None without them.
+
+    A method scored on fewer folds (the CNN, ``folds_scored``) adds a column of every
+    method's RMSE on those folds (``rmse_on_<method>_folds_mm``), its own included: the
+    column to compare it by.
+    """
+    holdout = validation.get("holdout_blocks")
+    if not holdout:
+        return None
+    rows = {m: {k: v for k, v in s.items() if k != "same_folds_rmse_mm"}
+            for m, s in holdout.items()}
+    for name, scores in holdout.items():
+        same = scores.get("same_folds_rmse_mm")
+        if same is None:
+            continue
+        column = f"rmse_on_{name}_folds_mm"
+        for method, value in {**same, name: scores["rmse_mm"]}.items():
+            rows[method][column] = value
+    return pd.DataFrame(rows).T.rename_axis("method")
+
+
 def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
     """Write every table as ``tables/<name>.csv`` and ``tables/<name>.md``.
 
@@ -284,8 +307,7 @@ def write_tables(validation: dict, out: Path) -> dict[str, pd.DataFrame]:
     out.mkdir(parents=True, exist_ok=True)
     tables = dict(station_tables(validation))
     tables.update(loso_tables(validation))
-    holdout = validation.get("holdout_blocks")
-    holdout = pd.DataFrame(holdout).T.rename_axis("method") if holdout else None
+    holdout = holdout_table(validation)
     for name, df in (("truth", truth_table(validation)),
                      ("calibration", calibration_table(validation)),
                      ("holdout_blocks", holdout),
