@@ -329,7 +329,7 @@ def test_same_seed_gives_identical_products(case):
     cfg = _small_training(load_config(case / "case" / "config.yaml"))
     cfg.temporal.method = "lstm"
     cfg.validation.holdout_folds = 2
-    cfg.validation.holdout_methods = ["kriging"]
+    cfg.validation.holdout_methods = ["kriging", "cnn"]  # the CNN retrained on one fold
     cfg.spatial.cnn.mc_samples = 0  # the default: no std of the CNN's own
     outs = [case / f"out_seed_{k}" for k in range(2)]
     for out in outs:
@@ -347,4 +347,5 @@ def test_same_seed_gives_identical_products(case):
         assert np.isfinite(a["displacement_std"].isel(time=-1)).any()
     first, second = (json.loads((out / "validation.json").read_text()) for out in outs)
     first.pop("timings_s"), second.pop("timings_s")
+    assert first["holdout_blocks"]["synergic"]["folds_scored"] == 1
     assert first == second
