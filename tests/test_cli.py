@@ -43,6 +43,17 @@ def test_headline_without_stations_keeps_the_held_out_scores():
     assert headline(v).startswith("held-out spatial blocks")
 
 
+def test_headline_puts_the_others_beside_a_method_held_out_on_fewer_folds():
+    v = _validation()
+    v["holdout_blocks"]["synergic"] = {"rmse_mm": 5.81, "coverage": 1.0, "folds": 5,
+                                       "folds_scored": 1,
+                                       "same_folds_rmse_mm": {"kriging": 4.76, "linear": 4.54}}
+    held = headline(v).split("held-out spatial blocks")[1].splitlines()
+    line = next(x for x in held if x.split() and x.split()[0] == "synergic")
+    assert line.split()[1:4] == ["5.81", "mm", "100"]
+    assert line.endswith("(1 of 5 folds; there kriging 4.76 mm, linear 4.54 mm)")
+
+
 # --- the commands beyond the run: --version, init, view, series, flags after the command ---
 
 def test_version(cli):

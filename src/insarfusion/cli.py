@@ -244,7 +244,12 @@ def headline(validation: dict) -> str:
     if held:
         lines.append("held-out spatial blocks of input points (RMSE, share predicted):")
         for name, h in sorted(held.items(), key=lambda kv: kv[1]["rmse_mm"] or np.inf):
-            lines.append(f"  {name:<10}{_fmt(h['rmse_mm'], 'mm'):>10}  {100 * h['coverage']:.0f} %")
+            line = f"  {name:<10}{_fmt(h['rmse_mm'], 'mm'):>10}  {100 * h['coverage']:.0f} %"
+            same = h.get("same_folds_rmse_mm")
+            if same:  # scored on fewer folds: the others on those folds beside it
+                line += (f"  ({h['folds_scored']} of {h['folds']} folds; there "
+                         + ", ".join(f"{m} {_fmt(v, 'mm')}" for m, v in same.items()) + ")")
+            lines.append(line)
     return "\n".join(lines)
 
 
