@@ -57,6 +57,15 @@ def test_fused_shapes_and_coordinates():
     assert model.best_epoch_ == model.history_["best_epoch"]
 
 
+def test_without_blind_spot_every_cell_has_a_value():
+    """One view with every cell visible fills the observed cells too, not only the others."""
+    x, y, data, _, groups = interleaved_points()
+    params = {**TINY, "mc_samples": 0, "visible_weight": 0.5, "blind_spot": False}
+    model = CNNFusion(**params).fit((x, y), data, groups)
+    assert np.isfinite(model.fused_.values).all()
+    assert np.isnan(model.fused_std_.values).all()
+
+
 def test_single_epoch_gives_2d_field_and_1d_prediction():
     x, y, data, _, groups = interleaved_points(n_time=1)
     model = CNNFusion(**TINY).fit((x, y), data[:, 0], groups)

@@ -212,8 +212,9 @@ def _infer_band(band, spec):
                                                  spec["margin"], batch, rows=core)
                 pred = pred.cpu().numpy().astype(float)
                 obs_any = masks[t0:t0 + chunk, :, core].any(axis=1)
-                # observed cells count only when hidden; unobserved cells in every view
-                use = (~obs_any) | hide[core]
+                # blind spot: observed cells count only when hidden, unobserved cells in every
+                # view; without it every cell in its one view
+                use = (~obs_any) | hide[core] | (n_views == 1)
                 mean[t0:t0 + chunk] += np.where(use, pred, 0.0)
                 sq[t0:t0 + chunk] += np.where(use, pred ** 2, 0.0)
                 count[t0:t0 + chunk] += use
