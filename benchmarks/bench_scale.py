@@ -263,6 +263,11 @@ def child(case: Path, profile: str, result: Path, run_dir: Path, compare: bool,
         "truth": validation.get("truth", {}),
         "holdout_blocks": {m: v["rmse_mm"] for m, v in validation.get("holdout_blocks",
                                                                        {}).items()},
+        # a method retrained on fewer folds (the CNN): the others' RMSE on its folds
+        "holdout_same_folds": {m: {"folds_scored": v["folds_scored"], "rmse_mm": v["rmse_mm"],
+                                   **v["same_folds_rmse_mm"]}
+                               for m, v in validation.get("holdout_blocks", {}).items()
+                               if "same_folds_rmse_mm" in v},
         "station_velocity_rmse_mm_yr": {m: v["velocity_rmse_mm_yr"]
                                         for m, v in validation.get("methods", {}).items()},
         "comparison": comparison,
@@ -434,6 +439,13 @@ def markdown(results: dict, meta: dict) -> str:
                          f"{_f(r['holdout_blocks'].get(name), '{:.2f}')} | "
                          f"{_f(r['station_velocity_rmse_mm_yr'].get(name), '{:.2f}')}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for k in scales:
+        for name, same in results[k].get("holdout_same_folds", {}).items():
+            others = ", ".join(f"{m} {v:.2f}" for m, v in same.items()
+                               if m not in ("folds_scored", "rmse_mm"))
+            lines.append(f"\nK={k}: {name} held out on {same['folds_scored']} fold(s) only: "
+                         f"{same['rmse_mm']:.2f} mm there, against {others} mm on the same "
+                         "fold(s).")
     # comparison
     if any(results[k]["comparison"] for k in scales):
         lines += ["", "Gridding on the run's data (all points, all epochs, masked cells); "
