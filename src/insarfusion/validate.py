@@ -529,8 +529,8 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         (:class:`~insarfusion.model_selection.HeldOutResiduals`), which calibrate the std of
         the products (:mod:`insarfusion.calibration`).
     learned_folds : int, optional
-        Folds a learned method is retrained and scored on (default all): each is a whole
-        training.
+        Folds a learned method is retrained and scored on (at least one; default all): each
+        is a whole training.
 
     Returns
     -------
