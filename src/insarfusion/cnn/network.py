@@ -97,9 +97,9 @@ def relu_dropout_cpu(torch, x, p):
     values of ReLU, mask and scale one after the other (to the sign of zero), with one
     multiplication forward and one backward instead of three of each and a ReLU, which on an
     AVX2 CPU took about a quarter of a training step (``benchmarks/README.md``); the gradient
-    is zero where ``x <= 0``, as ReLU's. In a
-    lower precision the scale is applied in ``x``'s own, as :func:`torch.nn.functional.dropout`
-    does (a factor in that precision would round it).
+    is zero where ``x <= 0``, as ReLU's. In a lower precision the scale is applied in ``x``'s
+    own, as :func:`torch.nn.functional.dropout` does (a factor in that precision would round
+    it).
     """
     keep = dropout_keep(torch, x, p)
     if x.dtype == torch.float32:

@@ -19,7 +19,7 @@ from .figures import (
     fig_uncertainty,
     fig_velocity_maps,
 )
-from .tables import write_tables
+from .tables import same_fold_scores, write_tables
 
 
 def _img(path: Path) -> str:
@@ -95,19 +95,18 @@ def reading(validation: dict) -> list[str]:
 
 def _holdout_lines(holdout: dict) -> list[str]:
     """The held-out-block ranking; a method scored on fewer folds ranked on those folds."""
-    fewer = {m: s for m, s in holdout.items() if s.get("same_folds_rmse_mm") is not None}
+    fewer = same_fold_scores(holdout)
     full = _scores({m: s for m, s in holdout.items() if m not in fewer}, "rmse_mm")
     lines = []
     if full:
         best = min(full, key=full.get)
         lines.append(f"On input points held out in spatial blocks, {best} predicts best "
                      f"({full[best]:.2f} mm); " + _ranking(full))
-    for name, scores in fewer.items():
-        same = {**scores["same_folds_rmse_mm"], name: scores["rmse_mm"]}
+    for name, same in fewer.items():
         same = {m: v for m, v in same.items() if v is not None}
         best = min(same, key=same.get)
-        lines.append(f"{name} was retrained on {scores['folds_scored']} of the "
-                     f"{scores['folds']} folds; on those, {best} predicts best "
+        lines.append(f"{name} was retrained on {holdout[name]['folds_scored']} of the "
+                     f"{holdout[name]['folds']} folds; on those, {best} predicts best "
                      f"({same[best]:.2f} mm); " + _ranking(same))
     return lines
 

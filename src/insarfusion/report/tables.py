@@ -271,6 +271,19 @@ def station_coverage(validation: dict) -> pd.DataFrame | None:
     return pd.DataFrame(columns, index=pd.Index(stations, name="station"))
 
 
+def same_fold_scores(holdout: dict) -> dict:
+    """``{method: {other: RMSE}}`` (mm) of each method scored on fewer folds, its own included.
+
+    Parameters
+    ----------
+    holdout : dict
+        The validation's ``holdout_blocks``.
+    """
+    return {name: {**scores["same_folds_rmse_mm"], name: scores["rmse_mm"]}
+            for name, scores in holdout.items()
+            if scores.get("same_folds_rmse_mm") is not None}
+
+
 def holdout_table(validation: dict) -> pd.DataFrame | None:
     """The held-out-block scores, a row per method; None without them.
 
@@ -283,13 +296,9 @@ def holdout_table(validation: dict) -> pd.DataFrame | None:
         return None
     rows = {m: {k: v for k, v in s.items() if k != "same_folds_rmse_mm"}
             for m, s in holdout.items()}
-    for name, scores in holdout.items():
-        same = scores.get("same_folds_rmse_mm")
-        if same is None:
-            continue
-        column = f"rmse_on_{name}_folds_mm"
-        for method, value in {**same, name: scores["rmse_mm"]}.items():
-            rows[method][column] = value
+    for name, same in same_fold_scores(holdout).items():
+        for method, value in same.items():
+            rows[method][f"rmse_on_{name}_folds_mm"] = value
     return pd.DataFrame(rows).T.rename_axis("method")
 
 
