@@ -171,30 +171,6 @@ def test_bad_inputs_are_rejected():
         CNNFusion().predict((x, y))
 
 
-def test_set_data_fuses_other_points_with_the_trained_network():
-    x, y, data, clean, groups = interleaved_points(noise=0.5)
-    model = CNNFusion(**TINY, seed=5).fit((x, y), data, groups)
-    fused, network = model.fused_.values.copy(), model.network_
-    weights = {k: v.clone() for k, v in network.state_dict().items()}
-    # the fit's own points again: the same product, from the same network untouched
-    np.testing.assert_array_equal(model.set_data((x, y), data, groups).fused_.values, fused)
-    assert model.network_ is network
-    for key, value in network.state_dict().items():
-        assert torch.equal(value, weights[key])
-    # a part of the points: their own grid and scaling, still the network of the fit
-    part = x < 300.0
-    model.set_data((x[part], y[part]), data[part], groups[part])
-    assert model.grid_.sizes["x"] < fused.shape[-1]
-    assert np.sqrt(np.mean((model.predict((x[part], y[part])) - clean[part]) ** 2)) \
-        < 0.5 * np.std(clean[part])
-    with pytest.raises(InputError, match="epochs"):
-        model.set_data((x, y), data[:, :2], groups)
-    with pytest.raises(InputError, match="datasets"):
-        model.set_data((x, y), data, np.where(groups == "A", "A", "C"))
-    with pytest.raises(NotFittedError):
-        CNNFusion(**TINY).set_data((x, y), data, groups)
-
-
 def test_inference_in_bands_on_disk_equals_in_memory(tmp_path):
     x, y, data, _, groups = interleaved_points(n_time=3, noise=0.5)
     params = dict(TINY, tile_size=8)                       # several bands of rows

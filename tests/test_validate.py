@@ -190,27 +190,3 @@ def test_a_learned_method_is_held_out_on_fewer_folds_beside_the_others_on_those(
     every = holdout_blocks(x, y, data, groups, ["idw"], {"idw": {}}, main="cnn", folds=4,
                            block_m=300.0, seed=1)
     assert every["idw"] == idw
-
-
-def test_a_method_scored_beforehand_is_not_fitted_again_and_keeps_its_network():
-    """The run's CNN is scored while its product's network trains: the same entry results."""
-    from insarfusion.spatial import make_interpolator
-    from insarfusion.validate import holdout_blocks, holdout_method
-
-    rng = np.random.default_rng(2)
-    x, y = rng.uniform(0, 1200, 400), rng.uniform(0, 900, 400)
-    data = np.sin(x / 300.0)[:, None] * np.arange(1, 4) + 0.1 * rng.normal(size=(400, 3))
-    groups = np.where(rng.random(400) < 0.5, "A", "B")
-    cnn = {"cell_size_m": 60.0, "epochs": 1, "n_patches": 20, "patch_size": 16,
-           "tile_size": 32, "progress": False}
-    common = dict(folds=4, block_m=300.0, seed=1, epochs=EPOCHS[:3], learned_folds=1)
-    scores = holdout_blocks(x, y, data, groups, ["cnn", "idw"], {"cnn": cnn, "idw": {}},
-                            main="cnn", **common)
-    held = holdout_method(make_interpolator("cnn", cnn, seed=1), x, y, data, groups,
-                          keep_fitted=True, **common)
-    assert held.scored == 1 and len(held.result.fitted) == 1
-    trained = held.result.fitted[0]
-    assert trained.best_epoch_ >= 0 and hasattr(trained, "network_")
-    again = holdout_blocks(x, y, data, groups, ["cnn", "idw"], {"idw": {}}, main="cnn",
-                           done={"cnn": held}, **common)
-    assert again == scores

@@ -109,8 +109,7 @@ class SpatialInterpolator(BaseEstimator):
     the fitted estimator to Dask workers would cost more than sampling here. ``learned`` is
     True for methods that train a network in ``fit`` (the CNN; fitted, they have
     ``best_epoch_``, the 0-based epoch whose weights were kept), which held-out validation
-    trains on fewer folds, the first of them the network of the run's product
-    (:func:`insarfusion.validate.holdout_method`).
+    retrains on fewer folds (:func:`insarfusion.validate.holdout_blocks`).
     """
 
     provides_std = False
@@ -154,15 +153,6 @@ class SpatialInterpolator(BaseEstimator):
             mm; only with ``return_std``.
         """
         raise NotImplementedError
-
-    def set_data(self, coordinates, data, groups=None):
-        """Interpolate other points (same epochs) with what was learned; default: fit again.
-
-        A learned interpolator (the CNN) keeps its trained network, so the network scored on
-        held-out blocks is the very one that then fuses every point
-        (:func:`insarfusion.validate.holdout_method`).
-        """
-        return self.fit(coordinates, data, groups=groups)
 
     def _no_std(self, values, return_std):
         """``values``, or ``(values, NaN std)`` when a std is asked of a method without one."""

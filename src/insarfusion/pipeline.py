@@ -64,7 +64,6 @@ class RunState:
     truth: xr.Dataset | None = None
     timings: dict = field(default_factory=dict)
     trained_epochs: dict = field(default_factory=dict)  # learned method -> epochs it kept
-    held_out: dict = field(default_factory=dict)      # method -> validate.HeldOutMethod
     out: Path | None = None                           # the staging folder being written
     report: bool = True
     _velocities: dict = field(default_factory=dict, repr=False)
@@ -178,10 +177,7 @@ def run_datum(state: RunState) -> None:
 def run_spatial(state: RunState) -> None:
     """Fuse all datasets on one grid with the chosen method and the baselines.
 
-    A learned method (the CNN) held out on blocks is trained once: its network is trained
-    without the first fold's blocks and scored there (the score goes to the held-out
-    validation), then fuses every point for the product. The fused products are then tied
-    to the final GNSS reference (paper §4.2.4).
+    The fused products are then tied to the final GNSS reference (paper §4.2.4).
     """
     cfg = state.cfg.spatial
     x, y, data, groups = state.all_points()
@@ -191,13 +187,12 @@ def run_spatial(state: RunState) -> None:
     times = state.epochs.astype("datetime64[ns]")
     for method in cfg.methods():
         t0 = _time.perf_counter()
-        name = _product_name(cfg, method)
+        name = "synergic" if method == cfg.method else method
         estimator = spatial.make_interpolator(method, cfg.estimator_params(method, cell),
                                               seed=state.cfg.seed)
-        if estimator.learned and method in _held_out_methods(state.cfg):
-            estimator = _trained_on_blocks(state, method, estimator, (x, y, data, groups))
-        else:
-            estimator.fit((x, y), data, groups=groups)
+        estimator.fit((x, y), data, groups=groups)
+        if estimator.learned and estimator.best_epoch_ >= 0:
+            state.trained_epochs[method] = estimator.best_epoch_ + 1
         store = parallel.scratch_file(f"{name}.nc")
         state.products[name], state.product_std[name] = spatial.grid(
             estimator, state.grid, time=times, mask=mask, client=parallel.current_client(),
@@ -205,36 +200,6 @@ def run_spatial(state: RunState) -> None:
         state.timings[f"spatial_{method}"] = round(_time.perf_counter() - t0, 2)
         logger.info("spatial %s: %.1f s", method, _time.perf_counter() - t0)
     _final_reference(state)
-
-
-def _product_name(spatial_cfg, method: str) -> str:
-    """A method's product name: ``synergic`` for the fusion method, else the method's."""
-    return "synergic" if method == spatial_cfg.method else method
-
-
-def _held_out_methods(cfg: Config) -> list[str]:
-    """The spatial methods scored on held-out blocks (none with fewer than 2 folds)."""
-    if cfg.validation.holdout_folds < 2:
-        return []
-    return cfg.validation.methods_for(cfg.spatial)
-
-
-def _trained_on_blocks(state: RunState, method: str, estimator, points):
-    """A learned estimator trained without the first held-out fold and scored there.
-
-    The fitted estimator is then set to every point, so one training gives both the
-    held-out score and the product.
-    """
-    x, y, data, groups = points
-    v = state.cfg.validation
-    held = validate.holdout_method(
-        estimator, x, y, data, groups, folds=v.holdout_folds, block_m=v.holdout_block_m,
-        seed=state.cfg.seed, epochs=state.epochs, keep_residuals=True,
-        learned_folds=v.learned_folds, keep_fitted=True)
-    trained, held.result.fitted = held.result.fitted[0], []
-    state.held_out[method] = held
-    state.trained_epochs[method] = trained.best_epoch_ + 1
-    return trained.set_data((x, y), data, groups=groups)
 
 
 def _cell_size(state: RunState, x, y, data) -> float:
@@ -289,13 +254,17 @@ def run_calibrate(state: RunState) -> None:
     cfg = state.cfg
     x, y, data, groups = state.all_points()
     params = {m: cfg.spatial.estimator_params(m) for m in cfg.spatial.methods()}
+    for method, epochs in state.trained_epochs.items():
+        # a fold's network trains as many epochs as the product's was kept at, without the
+        # wait for early stopping
+        params[method] = {**params[method], "epochs": epochs, "patience": epochs}
     scores, residuals = validate.holdout_blocks(
-        x, y, data, groups, _held_out_methods(cfg), params,
+        x, y, data, groups, cfg.validation.methods_for(cfg.spatial), params,
         main=cfg.spatial.method, folds=cfg.validation.holdout_folds,
         block_m=cfg.validation.holdout_block_m, seed=cfg.seed, epochs=state.epochs,
-        keep_residuals=True, learned_folds=cfg.validation.learned_folds, done=state.held_out)
+        keep_residuals=True, learned_folds=cfg.validation.learned_folds)
     for method, epochs in state.trained_epochs.items():
-        name = _product_name(cfg.spatial, method)
+        name = "synergic" if method == cfg.spatial.method else method
         if name in scores:
             scores[name]["epochs"] = epochs
     if scores:

@@ -46,9 +46,6 @@ before fusion, made at ``gnss.reference``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from . import datum
@@ -63,9 +60,6 @@ from .metrics import (
     velocity_rmse,
 )
 from .series import linear_rate
-
-if TYPE_CHECKING:
-    from .model_selection import CVResult
 
 
 def station_metrics(series: np.ndarray, gnss: np.ndarray, epochs, stations,
@@ -496,75 +490,16 @@ class StationValidation:
         return out
 
 
-@dataclass
-class HeldOutMethod:
-    """One method scored on held-out blocks (:func:`holdout_method`).
-
-    Attributes
-    ----------
-    result : insarfusion.model_selection.CVResult
-        Its held-out scores (with the fitted folds' estimators when they were kept).
-    velocity_errors : list of ndarray
-        Each fold's held-out points' predicted minus observed velocity, mm/yr (empty
-        without the epochs).
-    block_m : float
-        Side of the blocks, metres.
-    folds, scored : int
-        Folds of the split, and how many of them the method was scored on.
-    """
-
-    result: CVResult
-    velocity_errors: list
-    block_m: float
-    folds: int
-    scored: int
-
-
-def holdout_method(estimator, x, y, data, groups, folds=5, block_m=None, seed=0, epochs=None,
-                   keep_residuals=False, learned_folds=None, keep_fitted=False) -> HeldOutMethod:
-    """One estimator's held-out-block scores, through the one cross-validation path.
-
-    Parameters
-    ----------
-    estimator : SpatialInterpolator
-        Unfitted; a fresh copy is fitted on each fold's training points.
-    x, y, data, groups, folds, block_m, seed, epochs, keep_residuals, learned_folds
-        As in :func:`holdout_blocks`.
-    keep_fitted : bool
-        Keep each fold's fitted estimator (``result.fitted``). A run keeps its learned
-        method's first fold: that network, trained without the fold's blocks and scored on
-        them, then fuses every point for the product (``set_data``), so the CNN is trained
-        once per run and its held-out score is its product's network's.
-
-    Returns
-    -------
-    HeldOutMethod
-    """
-    from .model_selection import BlockKFold, cross_val_score
-
-    block = block_m or max(np.ptp(x), np.ptp(y)) / 8.0
-    errors: list = []
-    scoring = None if epochs is None else _velocity_scoring(epochs, errors)
-    scored = folds
-    if estimator.learned and learned_folds is not None and learned_folds < folds:
-        scored = max(1, learned_folds)
-    cv = BlockKFold(block, folds, seed, only=None if scored == folds else range(scored))
-    result = cross_val_score(estimator, (x, y), data, cv, scoring=scoring, groups=groups,
-                             progress=None, keep_residuals=keep_residuals,
-                             keep_fitted=keep_fitted)
-    return HeldOutMethod(result, errors, block, folds, scored)
-
-
 def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=None,
-                   seed=0, epochs=None, keep_residuals=False, learned_folds=None, done=None):
+                   seed=0, epochs=None, keep_residuals=False, learned_folds=None):
     """Each method's RMSE (mm) on input points it never saw, held out in spatial blocks.
 
     Every method, the CNN included, goes through
     :func:`insarfusion.model_selection.cross_val_score` with the same
-    :class:`~insarfusion.model_selection.BlockKFold` split (:func:`holdout_method`). A
-    method that trains a model (``learned``, the CNN) is trained on the first
-    ``learned_folds`` folds only; its entry then also gives every other method's RMSE on
-    those folds, the like-for-like comparison.
+    :class:`~insarfusion.model_selection.BlockKFold` split. A method that trains a model
+    (``learned``, the CNN) may be retrained on the first ``learned_folds`` folds only; its
+    entry then also gives every other method's RMSE on those folds, the like-for-like
+    comparison.
 
     Parameters
     ----------
@@ -594,12 +529,8 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         (:class:`~insarfusion.model_selection.HeldOutResiduals`), which calibrate the std of
         the products (:mod:`insarfusion.calibration`).
     learned_folds : int, optional
-        Folds a learned method is trained and scored on (at least one; default all): each
+        Folds a learned method is retrained and scored on (at least one; default all): each
         is a whole training.
-    done : dict, optional
-        ``{method: HeldOutMethod}`` of methods already scored on the same split with the
-        same arguments (the run's CNN, scored while its product's network was trained);
-        they are not fitted again.
 
     Returns
     -------
@@ -612,33 +543,37 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         ``keep_residuals``, the pair ``(scores, {method: HeldOutResiduals})``, methods named
         as in the scores.
     """
+    from .model_selection import BlockKFold, cross_val_score
     from .spatial import make_interpolator
 
     if folds < 2:
         return ({}, {}) if keep_residuals else {}
+    block = block_m or max(np.ptp(x), np.ptp(y)) / 8.0
     out, residuals, results, fewer = {}, {}, {}, {}
     for method in methods:
-        held = (done or {}).get(method)
-        if held is None:
-            held = holdout_method(make_interpolator(method, params.get(method), seed=seed),
-                                  x, y, data, groups, folds=folds, block_m=block_m, seed=seed,
-                                  epochs=epochs, keep_residuals=keep_residuals,
-                                  learned_folds=learned_folds)
-        result = held.result
+        estimator = make_interpolator(method, params.get(method), seed=seed)
+        errors: list = []
+        scoring = None if epochs is None else _velocity_scoring(epochs, errors)
+        scored = folds
+        if estimator.learned and learned_folds is not None and learned_folds < folds:
+            scored = max(1, learned_folds)
+        cv = BlockKFold(block, folds, seed, only=None if scored == folds else range(scored))
+        result = cross_val_score(estimator, (x, y), data, cv, scoring=scoring, groups=groups,
+                                 progress=None, keep_residuals=keep_residuals,
+                                 keep_fitted=False)
         name = "synergic" if method == main else method
         results[name] = result
         if result.residuals is not None:
             residuals[name] = result.residuals
         out[name] = {"rmse_mm": rounded(result.rmse), "coverage": rounded(result.coverage),
-                     "block_m": rounded(held.block_m, 1), "folds": folds}
-        if held.scored < folds:
-            out[name]["folds_scored"] = fewer[name] = held.scored
-        if held.velocity_errors:
-            out[name]["velocity_rmse_mm_yr"] = rounded(rmse(np.concatenate(
-                held.velocity_errors)))
+                     "block_m": rounded(block, 1), "folds": folds}
+        if scored < folds:
+            out[name]["folds_scored"] = fewer[name] = scored
+        if errors:
+            out[name]["velocity_rmse_mm_yr"] = rounded(rmse(np.concatenate(errors)))
         logger.info("held-out blocks (%.0f m, %d of %d folds): %s RMSE %.2f mm, %.0f %% of "
-                    "the held-out values predicted", held.block_m, held.scored, folds, name,
-                    result.rmse, 100 * result.coverage)
+                    "the held-out values predicted", block, scored, folds, name, result.rmse,
+                    100 * result.coverage)
     for name, scored in fewer.items():
         out[name]["same_folds_rmse_mm"] = {
             other: rounded(result.rmse_over(range(scored)))

@@ -234,57 +234,15 @@ class CNNFusion(SpatialInterpolator):
             self.history_, self.test_rmse_mm_ = train_network(net, patches, rng, self)
         del patches
         self.best_epoch_ = self.history_["best_epoch"]
-        self.network_ = net
-        return self._fuse(normalised, observed, empty_epochs, single)
-
-    def set_data(self, coordinates, data, groups=None):
-        """Keep the trained network and fuse other points (same epochs and datasets) instead.
-
-        The points are gridded and normalised afresh (``grid_``, ``center_``, ``scale_``,
-        the temporal context), and the network trained by :meth:`fit` fuses them. A run
-        trains its network without one fold of held-out blocks, scores it there, then fuses
-        every point with it (:func:`insarfusion.validate.holdout_method`), as the LSTM's
-        network scored on held-out epochs resamples the complete series.
-
-        Parameters
-        ----------
-        coordinates, data, groups
-            As in :meth:`fit`; ``data`` has the fit's epochs, ``groups`` its datasets.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        InputError
-            If the epochs or the datasets differ from the fit's.
-        """
-        self._check_fitted("network_")
-        x, y, values, single, labels = check_point_data(coordinates, data, groups)
-        if not np.isfinite(values).any():
-            raise InputError("data contain no finite value")
-        n_time = self.center_.size
-        if values.shape[1] != n_time:
-            raise InputError(f"set_data needs the {n_time} epochs the CNN was fitted on, got "
-                             f"{values.shape[1]}")
-        datasets = sorted({str(g) for g in labels})
-        if datasets != self.datasets_:
-            raise InputError(f"set_data needs the datasets the CNN was fitted on "
-                             f"({', '.join(self.datasets_)}), got {', '.join(datasets)}")
-        normalised, observed, empty_epochs = self._grid_inputs(x, y, values, labels)
-        return self._fuse(normalised, observed, empty_epochs, single)
-
-    def _fuse(self, normalised, observed, empty_epochs, single):
-        """Fuse every epoch on the whole grid with ``network_``; set ``fused_``, ``fused_std_``."""
         start = _time.perf_counter()
         with threads(self.n_threads):
-            mean, std = fuse(self.network_, self, normalised, observed, empty_epochs,
-                             resolve_device(self.device), client=current_client(),
+            mean, std = fuse(net, self, normalised, observed, empty_epochs, device,
+                             client=current_client(),
                              store=None if single else scratch_file("cnn_fused.nc"))
         self.history_["predict_seconds"] = _time.perf_counter() - start
         logger.info("CNN fusion: inference on %d epochs took %.1f s", empty_epochs.size,
                     self.history_["predict_seconds"])
+        self.network_ = net
         if single:
             mean, std = (field.isel(time=0, drop=True) for field in (mean, std))
         self.fused_ = mean

@@ -219,11 +219,9 @@ class ValidationConfig(_Strict):
         None, description="methods scored on held-out blocks; default the main method and "
         "the baselines")
     learned_folds: int = Field(1, ge=0, description="folds of the same split on which the "
-                               "CNN is trained and scored (each a whole training; the first "
-                               "one's network, trained without that fold's blocks, makes the "
-                               "product; the others' scores on these folds are reported "
-                               "beside its own); 0 leaves it out and trains the product's "
-                               "network on every point, holdout_folds scores it on all")
+                               "CNN is retrained and scored (each a whole training; the "
+                               "others' scores on these folds are reported beside its own); "
+                               "0 leaves it out, holdout_folds scores it on all")
 
     @field_validator("holdout_folds")
     @classmethod
