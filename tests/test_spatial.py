@@ -14,6 +14,7 @@ from insarfusion.spatial import (
     NearestInterpolator,
     fit_variogram,
     make_interpolator,
+    product_name,
 )
 
 
@@ -201,6 +202,11 @@ def test_make_interpolator_takes_the_estimators_own_parameters():
         make_interpolator("spline")
     with pytest.raises(InputError, match="no parameter 'radius'"):
         make_interpolator("idw", {"radius": 50.0})
+
+
+def test_the_fusion_method_makes_the_synergic_product_the_others_their_own():
+    assert product_name("cnn", "cnn") == product_name("kriging", "kriging") == "synergic"
+    assert product_name("kriging", "cnn") == "kriging"
 
 
 def test_make_interpolator_imports_the_cnn_when_asked():

@@ -187,7 +187,7 @@ def run_spatial(state: RunState) -> None:
     times = state.epochs.astype("datetime64[ns]")
     for method in cfg.methods():
         t0 = _time.perf_counter()
-        name = "synergic" if method == cfg.method else method
+        name = spatial.product_name(method, cfg.method)
         estimator = spatial.make_interpolator(method, cfg.estimator_params(method, cell),
                                               seed=state.cfg.seed)
         estimator.fit((x, y), data, groups=groups)
@@ -264,7 +264,7 @@ def run_calibrate(state: RunState) -> None:
         block_m=cfg.validation.holdout_block_m, seed=cfg.seed, epochs=state.epochs,
         keep_residuals=True, learned_folds=cfg.validation.learned_folds)
     for method, epochs in state.trained_epochs.items():
-        name = "synergic" if method == cfg.spatial.method else method
+        name = spatial.product_name(method, cfg.spatial.method)
         if name in scores:
             scores[name]["epochs"] = epochs
     if scores:

@@ -544,7 +544,7 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         as in the scores.
     """
     from .model_selection import BlockKFold, cross_val_score
-    from .spatial import make_interpolator
+    from .spatial import make_interpolator, product_name
 
     if folds < 2:
         return ({}, {}) if keep_residuals else {}
@@ -561,7 +561,7 @@ def holdout_blocks(x, y, data, groups, methods, params, main, folds=5, block_m=N
         result = cross_val_score(estimator, (x, y), data, cv, scoring=scoring, groups=groups,
                                  progress=None, keep_residuals=keep_residuals,
                                  keep_fitted=False)
-        name = "synergic" if method == main else method
+        name = product_name(method, main)
         results[name] = result
         if result.residuals is not None:
             residuals[name] = result.residuals

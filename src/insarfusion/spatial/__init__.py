@@ -16,13 +16,14 @@ Held-out scores of any of them come from :func:`insarfusion.model_selection.cros
 """
 
 from .cellsize import GriddedInterpolator, choose_cell_size, gridded_cv_score
-from .factory import ESTIMATORS, METHODS, make_interpolator
+from .factory import ESTIMATORS, FUSED, METHODS, make_interpolator, product_name
 from .gridding import grid, hull_mask
 from .interpolators import IDWInterpolator, LinearInterpolator, NearestInterpolator
 from .kriging import VARIOGRAM_MODELS, KrigingInterpolator, fit_variogram
 
 __all__ = [
     "ESTIMATORS",
+    "FUSED",
     "METHODS",
     "VARIOGRAM_MODELS",
     "GriddedInterpolator",
@@ -36,4 +37,5 @@ __all__ = [
     "gridded_cv_score",
     "hull_mask",
     "make_interpolator",
+    "product_name",
 ]

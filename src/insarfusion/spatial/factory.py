@@ -18,6 +18,15 @@ ESTIMATORS = {
 #: Methods :func:`make_interpolator` knows: the classic ones and the CNN.
 METHODS = (*ESTIMATORS, "cnn")
 
+#: What a run calls the product of its fusion method (``spatial.method``); the baselines'
+#: products are called by their methods.
+FUSED = "synergic"
+
+
+def product_name(method, main) -> str:
+    """The name of spatial ``method``'s product in a run whose fusion method is ``main``."""
+    return FUSED if method == main else method
+
 
 def estimator_class(method) -> type:
     """The class of the spatial estimator named ``method`` (one of :data:`METHODS`)."""
