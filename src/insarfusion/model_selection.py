@@ -172,9 +172,9 @@ class CVResult:
         Held-out values scored.
     fold_scores : list of float
         ``scoring`` of each fold (its RMSE by default).
-    fold_rmse, fold_n : list
-        RMSE and number of values scored of each fold, so that scores over a subset of the
-        folds can be pooled (:meth:`rmse_over`).
+    fold_squares, fold_n : list
+        Sum of squared residuals (mm²) and number of values scored of each fold, so that
+        scores over a subset of the folds can be pooled (:meth:`rmse_over`).
     fitted : list
         The estimator fitted on each fold's training part (empty with ``keep_fitted=False``).
     residuals : HeldOutResiduals or None
@@ -186,15 +186,15 @@ class CVResult:
     coverage: float
     n_predicted: int
     fold_scores: list = field(default_factory=list)
-    fold_rmse: list = field(default_factory=list)
+    fold_squares: list = field(default_factory=list)
     fold_n: list = field(default_factory=list)
     fitted: list = field(default_factory=list)
     residuals: HeldOutResiduals | None = None
 
     def rmse_over(self, folds) -> float:
-        """RMSE pooled over the folds at positions ``folds`` of ``fold_rmse`` (NaN if none)."""
+        """RMSE pooled over the folds at positions ``folds`` of ``fold_n`` (NaN if none)."""
         n = sum(self.fold_n[i] for i in folds)
-        squares = sum(self.fold_rmse[i] ** 2 * self.fold_n[i] for i in folds if self.fold_n[i])
+        squares = sum(self.fold_squares[i] for i in folds)
         return float(np.sqrt(squares / n)) if n else np.nan
 
 
@@ -259,11 +259,10 @@ def _spatial_fold(model, coordinates, values, groups, train, test, pooled, scori
         squares, n = squares + s, n + k
         if scoring is not None:
             parts.append((values[held], predicted))
-    own = pooled.rmse(squares, n)
     if scoring is None:
-        return own, own, n
+        return pooled.rmse(squares, n), squares, n
     return float(scoring(np.concatenate([p[0] for p in parts]),
-                         np.concatenate([p[1] for p in parts]))), own, n
+                         np.concatenate([p[1] for p in parts]))), squares, n
 
 
 def _temporal_fold(model, time, values, train, test, pooled, scoring):
@@ -274,10 +273,9 @@ def _temporal_fold(model, time, values, train, test, pooled, scoring):
     model.fit(time, visible)
     predicted = model.predict(time[test])
     squares, n = pooled.add(predicted, values[:, test])
-    own = pooled.rmse(squares, n)
     if scoring is None:
-        return own, own, n
-    return float(scoring(values[:, test], predicted)), own, n
+        return pooled.rmse(squares, n), squares, n
+    return float(scoring(values[:, test], predicted)), squares, n
 
 
 def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
@@ -335,12 +333,13 @@ def cross_val_score(estimator, coordinates, data, cv, scoring=None, groups=None,
                                     total=len(splits), unit="fold", progress=progress):
         model = clone(estimator)
         if isinstance(estimator, SpatialInterpolator):
-            score, own, n = _spatial_fold(model, coords, values, labels, train, test, pooled,
-                                          scoring, kept)
+            score, squares, n = _spatial_fold(model, coords, values, labels, train, test,
+                                              pooled, scoring, kept)
         else:
-            score, own, n = _temporal_fold(model, coords, values, train, test, pooled, scoring)
+            score, squares, n = _temporal_fold(model, coords, values, train, test, pooled,
+                                               scoring)
         result.fold_scores.append(score)
-        result.fold_rmse.append(own)
+        result.fold_squares.append(squares)
         result.fold_n.append(n)
         if keep_fitted:
             result.fitted.append(model)
