@@ -48,6 +48,10 @@ UNITS = {
     "up": "mm",
 }
 
+#: What a run calls the product of its fusion method (``spatial.method``); the baselines'
+#: products are called by their methods (:func:`insarfusion.spatial.product_name`).
+FUSED = "synergic"
+
 #: Radar wavelengths (mm) by band, used to size unwrapping errors and simulated noise.
 WAVELENGTH_MM = {"X": 31.0, "C": 55.5, "L": 236.0}
 

@@ -16,14 +16,13 @@ Held-out scores of any of them come from :func:`insarfusion.model_selection.cros
 """
 
 from .cellsize import GriddedInterpolator, choose_cell_size, gridded_cv_score
-from .factory import ESTIMATORS, FUSED, METHODS, make_interpolator, product_name
+from .factory import ESTIMATORS, METHODS, make_interpolator, product_name
 from .gridding import grid, hull_mask
 from .interpolators import IDWInterpolator, LinearInterpolator, NearestInterpolator
 from .kriging import VARIOGRAM_MODELS, KrigingInterpolator, fit_variogram
 
 __all__ = [
     "ESTIMATORS",
-    "FUSED",
     "METHODS",
     "VARIOGRAM_MODELS",
     "GriddedInterpolator",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..conventions import FUSED
 from ..errors import InputError
 from ..estimators import SpatialInterpolator
 from .interpolators import IDWInterpolator, LinearInterpolator, NearestInterpolator
@@ -17,11 +18,6 @@ ESTIMATORS = {
 
 #: Methods :func:`make_interpolator` knows: the classic ones and the CNN.
 METHODS = (*ESTIMATORS, "cnn")
-
-#: What a run calls the product of its fusion method (``spatial.method``); the baselines'
-#: products are called by their methods.
-FUSED = "synergic"
-
 
 def product_name(method, main) -> str:
     """The name of spatial ``method``'s product in a run whose fusion method is ``main``."""

@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..conventions import FUSED
 from ..crs import lonlat_to_xy, parse_crs
 from ..errors import InputError
 from ..grid import sample
 from ..products import field_dates
 
-#: The main product's file and its column name.
+#: The main product's file (its column is named :data:`~insarfusion.conventions.FUSED`).
 MAIN_FILE = "displacement.nc"
-MAIN_NAME = "synergic"
 GNSS_FILE = "gnss_los.csv"
 POINTS_FILE = "points.gpkg"
 
@@ -47,7 +47,7 @@ def product_files(out_dir) -> dict:
     out = Path(out_dir)
     files = {}
     if (out / MAIN_FILE).is_file():
-        files[MAIN_NAME] = out / MAIN_FILE
+        files[FUSED] = out / MAIN_FILE
     for path in sorted(out.glob("displacement_*.nc")):
         files[path.stem[len("displacement_"):]] = path
     return files
