@@ -107,6 +107,21 @@ def relu_dropout_cpu(torch, x, p):
     return torch.relu(x) * keep * (1.0 / (1.0 - p))
 
 
+def upsample_merge(torch, merge, coarse, skip):
+    """``merge`` (a 1×1 convolution) of ``coarse`` upsampled to ``skip``'s size, and ``skip``.
+
+    The same function, to rounding, as ``merge`` of the two stacked: bilinear upsampling
+    averages with weights that sum to one, so a 1×1 convolution commutes with it, and the
+    coarse map's half of the merge is convolved before upsampling, on a quarter of the cells.
+    A training step on a CPU takes about 15 % less time (``benchmarks/README.md``).
+    """
+    fn = torch.nn.functional
+    n = coarse.shape[1]
+    up = fn.interpolate(fn.conv2d(coarse, merge.weight[:, :n]), size=skip.shape[-2:],
+                        mode="bilinear", align_corners=False)
+    return up + fn.conv2d(skip, merge.weight[:, n:], merge.bias)
+
+
 def build_network(torch, in_channels, filters, kernel_size, dropout, dtype=None):
     """The U-shaped network: three kernel×kernel convolutions, two max poolings, skips.
 
@@ -150,10 +165,8 @@ def build_network(torch, in_channels, filters, kernel_size, dropout, dtype=None)
             e1 = self.act(self.enc1(x))
             e2 = self.act(self.enc2(fn.max_pool2d(e1, 2)))
             e3 = self.act(self.enc3(fn.max_pool2d(e2, 2)))
-            up3 = fn.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False)
-            d2 = self.act(self.merge2(torch.cat([up3, e2], dim=1)))
-            up2 = fn.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False)
-            d1 = self.act(self.merge1(torch.cat([up2, e1], dim=1)))
+            d2 = self.act(upsample_merge(torch, self.merge2, e3, e2))
+            d1 = self.act(upsample_merge(torch, self.merge1, d2, e1))
             return self.head(d1)
 
     return FusionNet().to(memory_format=torch.channels_last)
