@@ -3,6 +3,10 @@
 Usage: ``python benchmarks/bench_cnn_step.py [THREADS]``. The network is the one of
 :mod:`insarfusion.cnn.network` (64 filters, 5×5 kernels) on a batch of 32 patches of
 14 channels × 64 × 64 cells, the Maoxian and demo cases' shape. Prints seconds per step.
+Then times, interleaved step by step so that the machine's drift falls on both alike, the
+merge convolutions as they are (the coarse half convolved before upsampling) against the
+former form (the upsampled map and the skip stacked, then merged): training steps and
+inference of four 320 × 320 tiles, float32.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 
 import torch
 
+from insarfusion.cnn import network
 from insarfusion.cnn.network import build_network
 
 
@@ -34,6 +39,41 @@ def step_seconds(dtype=None, train=True, filters=64, reps=3):
     return sorted(times[1:])[reps // 2]
 
 
+def stacked_merge(torch, merge, coarse, skip):
+    """The former merge: ``coarse`` upsampled, stacked with ``skip``, then ``merge``."""
+    up = torch.nn.functional.interpolate(coarse, size=skip.shape[-2:], mode="bilinear",
+                                         align_corners=False)
+    return merge(torch.cat([up, skip], dim=1))
+
+
+def merge_forms(reps=16):
+    """Median seconds of a training step and of an inference batch, per merge form."""
+    forms = {"merge before upsampling": network.upsample_merge, "stacked merge": stacked_merge}
+    batch, tiles = torch.randn(32, 14, 64, 64), torch.randn(4, 14, 320, 320)
+    nets = {name: build_network(torch, 14, 64, 5, 0.1) for name in forms}
+    optimisers = {name: torch.optim.Adam(net.parameters(), 1e-3) for name, net in nets.items()}
+    times = {name: ([], []) for name in forms}
+    try:
+        for _ in range(reps + 1):
+            for name, net in nets.items():
+                network.upsample_merge = forms[name]
+                net.train()
+                start = time.perf_counter()
+                loss = (net(batch) ** 2).mean()
+                optimisers[name].zero_grad()
+                loss.backward()
+                optimisers[name].step()
+                times[name][0].append(time.perf_counter() - start)
+                net.eval()
+                with torch.inference_mode():
+                    start = time.perf_counter()
+                    net(tiles)
+                    times[name][1].append(time.perf_counter() - start)
+    finally:
+        network.upsample_merge = forms["merge before upsampling"]
+    return {name: [sorted(t[1:])[reps // 2] for t in pair] for name, pair in times.items()}
+
+
 def main():
     """Print the step times of every variant."""
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
@@ -44,6 +84,8 @@ def main():
                 "inference bfloat16": {"train": False, "dtype": torch.bfloat16}}
     for name, kwargs in variants.items():
         print(f"{name:>24}: {step_seconds(**kwargs):.3f} s", flush=True)
+    for name, (train, infer) in merge_forms().items():
+        print(f"{name:>24}: training step {train:.3f} s, inference {infer:.3f} s", flush=True)
 
 
 if __name__ == "__main__":
