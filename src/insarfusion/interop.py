@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import WAVELENGTH_MM
+from .conventions import FUSED, WAVELENGTH_MM
 from .crs import lonlat_to_xy
 from .products import product_metadata, write_gnss_los, write_points_gpkg
 
@@ -173,10 +173,10 @@ def write_interop_products(out, *, cubes: dict, grid, datasets: dict, primary: s
     files = write_grid_info(out, grid, crs, geometry=geometry, support=support,
                             mask=data_mask(support, limit), metadata=meta)
     files["points"] = write_points_gpkg(out / "points.gpkg", datasets,
-                                        fused=cubes.get("synergic"), layer_metadata=meta)
+                                        fused=cubes.get(FUSED), layer_metadata=meta)
     band = datasets[primary].attrs.get("band")
     wavelength = WAVELENGTH_MM.get(str(band), np.nan) / 1000.0
-    mintpy = write_mintpy(out / "mintpy", cubes["synergic"], grid, crs, velocity=velocity,
+    mintpy = write_mintpy(out / "mintpy", cubes[FUSED], grid, crs, velocity=velocity,
                           velocity_std=velocity_std, geometry=geometry, ref_date=ref_date,
                           reference=reference, wavelength_m=wavelength,
                           heading=meta.get("primary_heading_deg"),

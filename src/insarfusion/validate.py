@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import datum
+from .conventions import FUSED
 from .errors import StageError
 from .log import logger
 from .metrics import (
@@ -131,7 +132,7 @@ def _summary_over(method: dict, stations: list, gnss: dict) -> dict:
             else None}
 
 
-def covered_stations(methods: dict, name: str, reference="synergic") -> list | None:
+def covered_stations(methods: dict, name: str, reference=FUSED) -> list | None:
     """The stations where both ``name`` and ``reference`` are scored, if ``name`` misses some.
 
     None when ``name`` covers every station (its ``not_covered`` is empty or absent).
@@ -143,7 +144,7 @@ def covered_stations(methods: dict, name: str, reference="synergic") -> list | N
             and s in methods[reference]["stations"]]
 
 
-def improvements(methods: dict, reference="synergic", gnss: dict | None = None) -> dict:
+def improvements(methods: dict, reference=FUSED, gnss: dict | None = None) -> dict:
     """``{"synergic_vs_<m>": pct}`` on the velocity RMSE (paper §5.4).
 
     As ``"..._timeseries"``, the same on the mean time-series RMSE. Against a method that
@@ -171,7 +172,7 @@ def improvements(methods: dict, reference="synergic", gnss: dict | None = None) 
     return out
 
 
-def improvement_stations(methods: dict, reference="synergic") -> dict:
+def improvement_stations(methods: dict, reference=FUSED) -> dict:
     """``{"synergic_vs_<m>": [stations]}`` for the methods scored on a subset of stations."""
     if reference not in methods:
         return {}

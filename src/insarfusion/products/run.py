@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..conventions import FUSED
 from .netcdf import write_displacement_nc
 from .points import write_points_gpkg
 from .rasters import velocity_std_map, write_velocity_tif
@@ -63,18 +64,18 @@ def write_run_products(out, cubes: dict, stds: dict, velocity, grid, datasets, c
     out = Path(out)
     meta = dict(attrs or {})
     calibrated = calibrated or {}
-    files = {"displacement": _write_cube(out / "displacement.nc", "synergic", cubes, stds,
+    files = {"displacement": _write_cube(out / "displacement.nc", FUSED, cubes, stds,
                                          calibrated, crs, meta),
-             "velocity": write_velocity_tif(out / "velocity.tif", velocity("synergic"), grid,
+             "velocity": write_velocity_tif(out / "velocity.tif", velocity(FUSED), grid,
                                             crs, metadata=meta)}
-    velocity_std = _velocity_std(stds.get("synergic"), calibrated.get("synergic"))
+    velocity_std = _velocity_std(stds.get(FUSED), calibrated.get(FUSED))
     if velocity_std is not None:
-        extra = calibrated["synergic"].attrs() if "synergic" in calibrated else {}
+        extra = calibrated[FUSED].attrs() if FUSED in calibrated else {}
         files["velocity_std"] = write_velocity_tif(
             out / "velocity_std.tif", velocity_std, grid, crs,
             description="std of the mean LOS velocity", metadata={**meta, **extra})
     for name in cubes:
-        if name != "synergic":
+        if name != FUSED:
             files[f"displacement_{name}"] = _write_cube(
                 out / f"displacement_{name}.nc", name, cubes, stds, calibrated, crs,
                 {**meta, "method": name})
@@ -85,7 +86,7 @@ def write_run_products(out, cubes: dict, stds: dict, velocity, grid, datasets, c
 
     files.update(write_interop_products(
         out, cubes=cubes, grid=grid, datasets=datasets, primary=primary, crs=crs,
-        metadata=meta, velocity=velocity("synergic"), velocity_std=velocity_std,
+        metadata=meta, velocity=velocity(FUSED), velocity_std=velocity_std,
         reference=reference, ref_date=ref_date))
     return files
 
@@ -104,7 +105,7 @@ def _write_cube(path, name, cubes, stds, calibrated, crs, meta):
     cal = calibrated.get(name)
     if cal is None:
         # a baseline's std is written only where it was calibrated
-        std = stds.get(name) if name == "synergic" else None
+        std = stds.get(name) if name == FUSED else None
         return write_displacement_nc(path, cubes[name], crs, std=std, attrs=meta)
     std = cal.std.copy()
     std.attrs = {"long_name": "standard deviation of the displacement, calibrated on held-out "

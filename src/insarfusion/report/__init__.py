@@ -10,6 +10,7 @@ import base64
 import html
 from pathlib import Path
 
+from ..conventions import FUSED
 from .figures import (
     fig_calibration,
     fig_differences,
@@ -83,9 +84,9 @@ def reading(validation: dict) -> list[str]:
                          f"removed, {best} has the best spatial pattern ({pattern[best]:.2f} mm); "
                          + _ranking(pattern)
                          + " mm.")
-            if "synergic" in pattern and best != "synergic":
+            if FUSED in pattern and best != FUSED:
                 lines.append(f"The synergic product is not the best here: its pattern error "
-                             f"({pattern['synergic']:.2f} mm) is above {best}'s on the same "
+                             f"({pattern[FUSED]:.2f} mm) is above {best}'s on the same "
                              f"inputs.")
     lines += _holdout_lines(validation.get("holdout_blocks", {}))
     if validation.get("temporal_method"):

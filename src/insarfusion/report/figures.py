@@ -9,6 +9,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..conventions import FUSED  # noqa: E402
 from ..series import linear_rate  # noqa: E402
 
 VELOCITY_CMAP = "RdYlBu"
@@ -35,7 +36,7 @@ def _stations(ax, state):
 def fig_velocity_maps(state, path):
     """Velocity of each dataset's points and of the fused product, one colour scale (Figs 6, 7, 9)."""
     names = list(state.datasets)
-    vel = state.velocity("synergic").values
+    vel = state.velocity(FUSED).values
     vlim = _velocity_limits([vel] + [state.datasets[n]["velocity"].values for n in names])
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(5 * (len(names) + 1), 4.6),
                              sharex=True, sharey=True, constrained_layout=True)
@@ -78,7 +79,7 @@ def fig_histograms(state, path):
     """Velocity histograms of each dataset and of the fused cells (Figs 8, 10)."""
     series = {n: linear_rate(state.epochs, ds["displacement"].values)
               for n, ds in state.datasets.items()}
-    series["synergic"] = state.velocity("synergic").values.ravel()
+    series[FUSED] = state.velocity(FUSED).values.ravel()
     fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.4),
                              constrained_layout=True)
     for ax, (name, v) in zip(axes, series.items(), strict=True):
@@ -107,7 +108,7 @@ def fig_station_series(state, path):
             if not np.isfinite(ser[i]).any():  # a dataset not covering the station
                 continue
             d = ser[i] - np.nanmean(ser[i] - gnss[i]) - gm
-            ax.plot(t, d, lw=1.4 if name == "synergic" else 0.9, label=name)
+            ax.plot(t, d, lw=1.4 if name == FUSED else 0.9, label=name)
     axes.flat[0].legend(fontsize=7, ncol=2)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -138,7 +139,7 @@ def _station_axes(stations, t, gnss, row_height):
     return fig, axes
 
 
-def fig_station_series_aps(state, path, method="synergic"):
+def fig_station_series_aps(state, path, method=FUSED):
     """A product's series at each station with and without the APS filter, against GNSS."""
     stations = state.validation.get("stations", [])
     unfiltered = state.station_series_unfiltered.get(method)
@@ -161,7 +162,7 @@ def fig_station_series_aps(state, path, method="synergic"):
 
 def fig_uncertainty(state, path):
     """Map of the fused product's std averaged over the epochs (mm); False without a std."""
-    std = state.product_std.get("synergic")
+    std = state.product_std.get(FUSED)
     if std is None:
         return False
     arr = std.mean("time") if "time" in std.dims else std
@@ -217,11 +218,11 @@ def fig_calibration(validation: dict, path) -> bool:
 
 def fig_differences(state, path):
     """Velocity difference maps between the fused product and each baseline."""
-    others = [m for m in state.products if m != "synergic"]
+    others = [m for m in state.products if m != FUSED]
     if not others:
         return False
     vel = {m: state.velocity(m).values for m in state.products}
-    diffs = {m: vel["synergic"] - vel[m] for m in others}
+    diffs = {m: vel[FUSED] - vel[m] for m in others}
     lim = max(_velocity_limits(list(diffs.values()))[1], 0.5)
     fig, axes = plt.subplots(1, len(others), figsize=(5 * len(others), 4.4),
                              constrained_layout=True, squeeze=False)
