@@ -129,10 +129,12 @@ def points_to_grid(grid, x, y, values, min_weight=1e-6):
         vals = vals[:, None]
     W = splat_weights(grid, x, y)
     finite = np.isfinite(vals)
-    num = W @ np.where(finite, vals, 0.0)
+    out = W @ np.where(finite, vals, 0.0)
     den = W @ finite.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(den > min_weight, num / den, np.nan)
+        np.divide(out, den, out=out)  # in place: a (cells, epochs) array less at the peak
+    out[den <= min_weight] = np.nan
+    del den
     ny, nx = grid.sizes["y"], grid.sizes["x"]
     count = np.asarray((W > 0).sum(axis=1)).reshape(ny, nx)
     out = out.T.reshape(vals.shape[1], ny, nx)

@@ -178,13 +178,22 @@ class CNNFusion(SpatialInterpolator):
                                pad=self.pad)
         self.datasets_ = sorted({str(g) for g in labels})
         label_str = labels.astype(str)
-        gridded = np.stack([points_to_grid(self.grid_, x[label_str == name], y[label_str == name],
-                                           values[label_str == name])[0]
-                            for name in self.datasets_], axis=1)  # (T, D, ny, nx)
+        # filled and normalised one dataset at a time: at 185k points on a 742 × 742 × 113
+        # grid each (T, ny, nx) float64 array is 0.5 GB, and whole-stack temporaries add up
+        gridded = np.empty((values.shape[1], len(self.datasets_), self.grid_.sizes["y"],
+                            self.grid_.sizes["x"]))
+        for d, name in enumerate(self.datasets_):
+            at = label_str == name
+            gridded[:, d] = points_to_grid(self.grid_, x[at], y[at], values[at])[0]
         observed = np.isfinite(gridded)
         self.center_, self.scale_ = _epoch_scaling(gridded)
-        normalised = np.where(observed, (gridded - self.center_[:, None, None, None])
-                              / self.scale_[:, None, None, None], 0.0).astype(np.float32)
+        normalised = np.empty(gridded.shape, dtype=np.float32)
+        for d in range(gridded.shape[1]):
+            dataset = gridded[:, d]
+            dataset -= self.center_[:, None, None]
+            dataset /= self.scale_[:, None, None]
+            normalised[:, d] = np.where(observed[:, d], dataset, 0.0)
+        del gridded
         empty_epochs = ~observed.any(axis=(1, 2, 3))
         self._context = (_temporal_context(normalised, observed) if self.temporal_context
                          else _no_context(normalised))
@@ -293,13 +302,21 @@ def _temporal_context(normalised, observed):
     return mean.astype(np.float32), (count > 0).astype(np.float32)
 
 
+#: Epochs at a time in :func:`_epoch_scaling` (its temporaries are a block's size).
+_SCALING_BLOCK = 8
+
+
 def _epoch_scaling(gridded):
     """Per-epoch centre (median) and scale (RMS deviation from it) of observed cells, mm."""
     flat = gridded.reshape(gridded.shape[0], -1)
+    center = np.empty(flat.shape[0])
+    scale = np.empty(flat.shape[0])
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        center = np.nanmedian(flat, axis=1)
-        scale = np.sqrt(np.nanmean((flat - center[:, None]) ** 2, axis=1))
+        for start in range(0, flat.shape[0], _SCALING_BLOCK):
+            block = slice(start, start + _SCALING_BLOCK)
+            center[block] = np.nanmedian(flat[block], axis=1)
+            scale[block] = np.sqrt(np.nanmean((flat[block] - center[block, None]) ** 2, axis=1))
     center = np.nan_to_num(center)
     scale = np.nan_to_num(scale)
     floor = max(0.1 * float(scale.max()), 1e-3)
