@@ -277,3 +277,20 @@ def test_merge_before_upsampling_is_merge_of_the_stack(coarse_shape):
     grads_plain = torch.autograd.grad((plain * weights).sum(), (coarse, skip, merge.weight))
     for a, b in zip(grads_fast, grads_plain, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_epoch_scaling_in_blocks_equals_the_whole_stack():
+    """Per-epoch median and RMS deviation, computed in blocks of epochs, are those of the
+    whole stack to the last bit (an epoch count that is no multiple of the block)."""
+    from insarfusion.cnn.estimator import _SCALING_BLOCK, _epoch_scaling
+
+    rng = np.random.default_rng(4)
+    gridded = rng.normal(3.0, 2.0, size=(2 * _SCALING_BLOCK + 3, 2, 5, 6))
+    gridded[rng.random(gridded.shape) < 0.4] = np.nan
+    center, scale = _epoch_scaling(gridded)
+    flat = gridded.reshape(gridded.shape[0], -1)
+    whole_center = np.nanmedian(flat, axis=1)
+    whole_scale = np.sqrt(np.nanmean((flat - whole_center[:, None]) ** 2, axis=1))
+    floor = max(0.1 * float(whole_scale.max()), 1e-3)
+    assert np.array_equal(center, whole_center)
+    assert np.array_equal(scale, np.maximum(whole_scale, floor))
