@@ -20,23 +20,30 @@ from insarfusion.cnn import network
 from insarfusion.cnn.network import build_network
 
 
+def timed_pass(net, x, optimiser=None):
+    """Seconds of one forward pass of ``x``; with ``optimiser``, also the backward and update."""
+    start = time.perf_counter()
+    loss = (net(x) ** 2).mean()
+    if optimiser is not None:
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return time.perf_counter() - start
+
+
+def warm_median(times):
+    """Median of ``times`` after the first (warm-up) one."""
+    return sorted(times[1:])[(len(times) - 1) // 2]
+
+
 def step_seconds(dtype=None, train=True, filters=64, reps=3):
     """Median seconds of one training step (or one inference pass) of a batch."""
     net = build_network(torch, 14, filters, 5, 0.1, dtype)
     x = torch.randn(32, 14, 64, 64)
-    optimiser = torch.optim.Adam(net.parameters(), 1e-3)
+    optimiser = torch.optim.Adam(net.parameters(), 1e-3) if train else None
     net.train(train)
-    times = []
     with torch.inference_mode(not train):
-        for _ in range(reps + 1):
-            start = time.perf_counter()
-            loss = (net(x) ** 2).mean()
-            if train:
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-            times.append(time.perf_counter() - start)
-    return sorted(times[1:])[reps // 2]
+        return warm_median([timed_pass(net, x, optimiser) for _ in range(reps + 1)])
 
 
 def stacked_merge(torch, merge, coarse, skip):
@@ -58,20 +65,13 @@ def merge_forms(reps=16):
             for name, net in nets.items():
                 network.upsample_merge = forms[name]
                 net.train()
-                start = time.perf_counter()
-                loss = (net(batch) ** 2).mean()
-                optimisers[name].zero_grad()
-                loss.backward()
-                optimisers[name].step()
-                times[name][0].append(time.perf_counter() - start)
+                times[name][0].append(timed_pass(net, batch, optimisers[name]))
                 net.eval()
                 with torch.inference_mode():
-                    start = time.perf_counter()
-                    net(tiles)
-                    times[name][1].append(time.perf_counter() - start)
+                    times[name][1].append(timed_pass(net, tiles))
     finally:
         network.upsample_merge = forms["merge before upsampling"]
-    return {name: [sorted(t[1:])[reps // 2] for t in pair] for name, pair in times.items()}
+    return {name: [warm_median(t) for t in pair] for name, pair in times.items()}
 
 
 def main():
