@@ -19,6 +19,7 @@ ESTIMATORS = {
 #: Methods :func:`make_interpolator` knows: the classic ones and the CNN.
 METHODS = (*ESTIMATORS, "cnn")
 
+
 def product_name(method, main) -> str:
     """The name of spatial ``method``'s product in a run whose fusion method is ``main``."""
     return FUSED if method == main else method
